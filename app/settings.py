@@ -1,0 +1,20 @@
+"""Settings, read once from the environment (prefix COMMITMENTS_) by pydantic-settings."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything the project can be configured with; see the README's Configuration section."""
+
+    model_config = SettingsConfigDict(env_prefix="COMMITMENTS_", extra="ignore")
+
+    database_url: str = "sqlite:///commitments.db"
+    timezone: str = "Africa/Casablanca"
+    snapshot_interval: int = Field(default=100, ge=2)
+    aggregate_cache_size: int = Field(default=2000, ge=1)
+    conflict_retries: int = Field(default=10, ge=0)
+    read_wait_seconds: float = Field(default=5.0, ge=0)
+    sqlite_lock_timeout: int = Field(default=30, ge=1)
