@@ -9,7 +9,7 @@ import typer
 from typer.exceptions import TyperException
 from pydantic import ValidationError
 
-from app.cli import reads, writes
+from app.cli import audit_cli, projections_cli, reads, scheduler_cli, serve_cli, users_cli, writes
 from app.cli.runtime import Runtime, validation_message
 from app.errors import ApplicationError
 from app.ledger import BadDatabaseURL
@@ -33,8 +33,8 @@ def root(ctx: typer.Context,
     ctx.call_on_close(ctx.obj.close)
 
 
-writes.register(app)
-reads.register(app)
+for module in (writes, reads, projections_cli, scheduler_cli, audit_cli, users_cli, serve_cli):
+    module.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:
