@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import sqlite3
 from datetime import date
@@ -170,10 +171,8 @@ class AgreementLedger(Application[UUID]):
         """Forget a cached agreement, after a conflict or a failed save."""
         cache = self.repository.cache
         if cache is not None:
-            try:
+            with contextlib.suppress(KeyError):
                 cache.get(aggregate_id, evict=True)
-            except KeyError:
-                pass
 
     @property
     def events_table(self) -> str:

@@ -235,7 +235,7 @@ class CommitmentService:
 
     def _find(self, aggregate_id: UUID, *, fresh: bool = False) -> Agreement | None:
         try:
-            found = self.ledger.repository.get(aggregate_id, version=sys.maxsize if fresh else None)
+            found: object = self.ledger.repository.get(aggregate_id, version=sys.maxsize if fresh else None)
         except AggregateNotFoundError:
             return None
         assert isinstance(found, Agreement)

@@ -278,7 +278,8 @@ class Agreement(Aggregate):
             "signed_on": signed_on, "place": place, "occasion": occasion,
             "starts_on": starts_on, "ends_on": ends_on, "parent_ref": parent_ref,
         }
-        return cls._create(cls.AgreementSigned, id=agreement_id(ref), **fields, recorded=recorded)
+        agreement: Agreement = cls._create(cls.AgreementSigned, id=agreement_id(ref), **fields, recorded=recorded)
+        return agreement
 
     @classmethod
     def _create(cls, event_class: Any, *, id: UUID | None = None, **kwargs: Any) -> Any:  # noqa: A002

@@ -6,8 +6,8 @@ import sys
 from typing import Annotated
 
 import typer
-from typer.exceptions import TyperException
 from pydantic import ValidationError
+from typer.exceptions import TyperException
 
 from app.cli import audit_cli, projections_cli, reads, scheduler_cli, serve_cli, users_cli, writes
 from app.cli.runtime import Runtime, validation_message
@@ -27,7 +27,8 @@ app = typer.Typer(
 
 @app.callback()
 def root(ctx: typer.Context,
-         db: Annotated[str | None, typer.Option("--db", help="Database URL (default: $COMMITMENTS_DATABASE_URL or sqlite:///commitments.db).")] = None) -> None:
+         db: Annotated[str | None, typer.Option(
+             "--db", help="Database URL (default: $COMMITMENTS_DATABASE_URL or sqlite:///commitments.db).")] = None) -> None:
     overrides = {"database_url": db} if db else {}
     ctx.obj = Runtime(Settings(**overrides))  # type: ignore[arg-type]
     ctx.call_on_close(ctx.obj.close)
@@ -49,7 +50,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     except TyperException as e:
         # Usage errors (unknown options, missing arguments) from the parser Typer ships.
-        _fail(getattr(e, "format_message", lambda: str(e))())
+        _fail(e.format_message() if hasattr(e, "format_message") else str(e))
     except ValidationError as e:
         _fail(validation_message(e))
     except (DomainError, ApplicationError, BadDatabaseURL) as e:

@@ -16,6 +16,7 @@ EffectiveOn = Annotated[str | None, typer.Option("--effective-on", help="When it
 Source = Annotated[str | None, typer.Option("--source", help="Evidence: a document reference or URL.")]
 CommandId = Annotated[str | None, typer.Option("--command-id", help="Idempotency key: repeating the command writes nothing.")]
 Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+DEFAULT_ACTOR = default_actor()
 
 milestone_app = typer.Typer(help="Plan milestones and record what happens to them.", no_args_is_help=True)
 contact_app = typer.Typer(help="Contacts that receive reminders for a party.", no_args_is_help=True)
@@ -40,7 +41,7 @@ def register(app: typer.Typer) -> None:
 
 def sign(ctx: typer.Context,
          file: Annotated[Path, typer.Argument(help="JSON file with the agreement: ref, kind, title, parties, dates.")],
-         actor: Actor = default_actor(), effective_on: EffectiveOn = None, source: Source = None,
+         actor: Actor = DEFAULT_ACTOR, effective_on: EffectiveOn = None, source: Source = None,
          command_id: CommandId = None, as_json: Json = False) -> None:
     """Sign (register) a new agreement from a JSON file."""
     try:
@@ -59,7 +60,7 @@ def extend(ctx: typer.Context, ref: str,
            until: Annotated[str, typer.Option("--until", help="New end of the term (YYYY-MM-DD).")],
            instrument: Annotated[str, typer.Option(help="The instrument that extends it, e.g. the annex.")],
            reason: Annotated[str, typer.Option(help="Why.")],
-           actor: Actor = default_actor(), effective_on: EffectiveOn = None, source: Source = None,
+           actor: Actor = DEFAULT_ACTOR, effective_on: EffectiveOn = None, source: Source = None,
            command_id: CommandId = None, as_json: Json = False) -> None:
     """Extend an agreement's term."""
     command = build(c.ExtendAgreement, {"ends_on": until, "instrument": instrument, "reason": reason,
@@ -70,7 +71,7 @@ def extend(ctx: typer.Context, ref: str,
 def add_beneficiaries(ctx: typer.Context, ref: str,
                       beneficiary: Annotated[list[str], typer.Option("--beneficiary", help="Repeat for each.")],
                       fund: Annotated[str, typer.Option(help="The fund they benefit from.")],
-                      actor: Actor = default_actor(), effective_on: EffectiveOn = None, source: Source = None,
+                      actor: Actor = DEFAULT_ACTOR, effective_on: EffectiveOn = None, source: Source = None,
                       command_id: CommandId = None, as_json: Json = False) -> None:
     """Add beneficiaries to an agreement's fund."""
     command = build(c.AddBeneficiaries, {"beneficiaries": beneficiary, "fund": fund,
@@ -84,7 +85,7 @@ def fund(ctx: typer.Context, ref: str,
          purpose: Annotated[str, typer.Option(help="What the money is for.")],
          currency: Annotated[str, typer.Option(help="Three-letter currency code.")] = "MAD",
          fiscal_year: Annotated[list[str] | None, typer.Option("--fiscal-year", help="Repeat for each year.")] = None,
-         actor: Actor = default_actor(), effective_on: EffectiveOn = None, source: Source = None,
+         actor: Actor = DEFAULT_ACTOR, effective_on: EffectiveOn = None, source: Source = None,
          command_id: CommandId = None, as_json: Json = False) -> None:
     """Allocate funding to an agreement."""
     command = build(c.AllocateFunding, {"amount": amount, "currency": currency, "fund": fund_name,
@@ -97,7 +98,7 @@ def correct_funding(ctx: typer.Context, ref: str,
                     version: Annotated[str, typer.Option("--version", help="Version of the allocation to correct.")],
                     amount: Annotated[str, typer.Option(help="The right amount.")],
                     reason: Annotated[str, typer.Option(help="Why the recorded amount was wrong.")],
-                    actor: Actor = default_actor(), effective_on: EffectiveOn = None, source: Source = None,
+                    actor: Actor = DEFAULT_ACTOR, effective_on: EffectiveOn = None, source: Source = None,
                     command_id: CommandId = None, as_json: Json = False) -> None:
     """Correct the amount of an allocation (a new event; the old one stays in history)."""
     command = build(c.CorrectAllocation, {"corrects_version": version, "amount": amount, "reason": reason,
@@ -110,7 +111,7 @@ def disburse(ctx: typer.Context, ref: str,
              value_date: Annotated[str, typer.Option("--value-date", help="Value date (YYYY-MM-DD).")],
              tranche: Annotated[str, typer.Option(help="Tranche label.")],
              currency: Annotated[str, typer.Option(help="Three-letter currency code.")] = "MAD",
-             actor: Actor = default_actor(), effective_on: EffectiveOn = None, source: Source = None,
+             actor: Actor = DEFAULT_ACTOR, effective_on: EffectiveOn = None, source: Source = None,
              command_id: CommandId = None, as_json: Json = False) -> None:
     """Record a disbursement (never more than was allocated)."""
     command = build(c.DisburseFunding, {"amount": amount, "currency": currency, "value_date": value_date,
@@ -121,7 +122,7 @@ def disburse(ctx: typer.Context, ref: str,
 def terminate(ctx: typer.Context, ref: str,
               on: Annotated[str, typer.Option(help="Date of termination.")],
               reason: Annotated[str, typer.Option(help="Why.")],
-              actor: Actor = default_actor(), effective_on: EffectiveOn = None, source: Source = None,
+              actor: Actor = DEFAULT_ACTOR, effective_on: EffectiveOn = None, source: Source = None,
               command_id: CommandId = None, as_json: Json = False) -> None:
     """Terminate an agreement before its term."""
     command = build(c.CloseAgreement, {"on": on, "reason": reason, **_meta(effective_on, source, command_id)})
@@ -131,7 +132,7 @@ def terminate(ctx: typer.Context, ref: str,
 def complete(ctx: typer.Context, ref: str,
              on: Annotated[str, typer.Option(help="Date of completion.")],
              reason: Annotated[str, typer.Option(help="What was achieved.")],
-             actor: Actor = default_actor(), effective_on: EffectiveOn = None, source: Source = None,
+             actor: Actor = DEFAULT_ACTOR, effective_on: EffectiveOn = None, source: Source = None,
              command_id: CommandId = None, as_json: Json = False) -> None:
     """Record that an agreement is completed."""
     command = build(c.CloseAgreement, {"on": on, "reason": reason, **_meta(effective_on, source, command_id)})
@@ -144,7 +145,7 @@ def milestone_plan(ctx: typer.Context, ref: str, milestone_id: str,
                    due: Annotated[str, typer.Option(help="Due date (YYYY-MM-DD).")],
                    responsible: Annotated[str, typer.Option(help="Short name of the responsible party.")],
                    kind: Annotated[str, typer.Option(help="delivery, financing, reporting, governance, study, regulatory")] = "delivery",
-                   actor: Actor = default_actor(), effective_on: EffectiveOn = None, source: Source = None,
+                   actor: Actor = DEFAULT_ACTOR, effective_on: EffectiveOn = None, source: Source = None,
                    command_id: CommandId = None, as_json: Json = False) -> None:
     """Plan a milestone."""
     command = build(c.PlanMilestone, {"milestone_id": milestone_id, "title": title, "due_on": due,
@@ -158,7 +159,7 @@ def milestone_progress(ctx: typer.Context, ref: str, milestone_id: str,
                        percent: Annotated[str, typer.Option(help="Percent done, 0-100.")],
                        note: Annotated[str, typer.Option(help="What was done.")],
                        reason: Annotated[str | None, typer.Option(help="Required if progress goes down.")] = None,
-                       actor: Actor = default_actor(), effective_on: EffectiveOn = None, source: Source = None,
+                       actor: Actor = DEFAULT_ACTOR, effective_on: EffectiveOn = None, source: Source = None,
                        command_id: CommandId = None, as_json: Json = False) -> None:
     """Report progress on a milestone."""
     command = build(c.ReportProgress, {"percent": percent, "note": note, "reason": reason,
@@ -171,7 +172,7 @@ def milestone_progress(ctx: typer.Context, ref: str, milestone_id: str,
 def milestone_complete(ctx: typer.Context, ref: str, milestone_id: str,
                        evidence: Annotated[str, typer.Option(help="Evidence of completion.")],
                        on: Annotated[str | None, typer.Option(help="Completion date (default: the effective date).")] = None,
-                       actor: Actor = default_actor(), effective_on: EffectiveOn = None, source: Source = None,
+                       actor: Actor = DEFAULT_ACTOR, effective_on: EffectiveOn = None, source: Source = None,
                        command_id: CommandId = None, as_json: Json = False) -> None:
     """Complete a milestone, possibly back-dated."""
     command = build(c.CompleteMilestone, {"completed_on": on or effective_on, "evidence": evidence,
@@ -184,7 +185,7 @@ def milestone_complete(ctx: typer.Context, ref: str, milestone_id: str,
 def milestone_reschedule(ctx: typer.Context, ref: str, milestone_id: str,
                          due: Annotated[str, typer.Option(help="New due date (YYYY-MM-DD).")],
                          reason: Annotated[str, typer.Option(help="Why.")],
-                         actor: Actor = default_actor(), effective_on: EffectiveOn = None, source: Source = None,
+                         actor: Actor = DEFAULT_ACTOR, effective_on: EffectiveOn = None, source: Source = None,
                          command_id: CommandId = None, as_json: Json = False) -> None:
     """Move a milestone's due date; the old date stays in history."""
     command = build(c.RescheduleMilestone, {"due_on": due, "reason": reason, **_meta(effective_on, source, command_id)})
@@ -195,7 +196,7 @@ def milestone_reschedule(ctx: typer.Context, ref: str, milestone_id: str,
 @milestone_app.command("cancel")
 def milestone_cancel(ctx: typer.Context, ref: str, milestone_id: str,
                      reason: Annotated[str, typer.Option(help="Why.")],
-                     actor: Actor = default_actor(), effective_on: EffectiveOn = None, source: Source = None,
+                     actor: Actor = DEFAULT_ACTOR, effective_on: EffectiveOn = None, source: Source = None,
                      command_id: CommandId = None, as_json: Json = False) -> None:
     """Cancel a milestone."""
     command = build(c.CancelMilestone, {"reason": reason, **_meta(effective_on, source, command_id)})
@@ -207,7 +208,7 @@ def milestone_cancel(ctx: typer.Context, ref: str, milestone_id: str,
 def contact_add(ctx: typer.Context, ref: str, party: str,
                 channel: Annotated[str, typer.Option(help="email, webhook or log")],
                 address: Annotated[str, typer.Option(help="Email address, webhook URL, or a name for the log.")],
-                actor: Actor = default_actor(), effective_on: EffectiveOn = None, source: Source = None,
+                actor: Actor = DEFAULT_ACTOR, effective_on: EffectiveOn = None, source: Source = None,
                 command_id: CommandId = None, as_json: Json = False) -> None:
     """Record where a party's reminders go."""
     command = build(c.AddContact, {"party": party, "channel": channel, "address": address,
