@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -45,6 +46,7 @@ class CommitmentService:
         self.settings = settings
         self.zone = ZoneInfo(settings.timezone)
         self.clock: Clock = clock or (lambda: datetime.now(tz=self.zone))
+        self._locks = [threading.Lock() for _ in range(64)]
         self.ledger = AgreementLedger(
             settings.database_url,
             snapshot_interval=settings.snapshot_interval,
@@ -64,6 +66,10 @@ class CommitmentService:
         if command.parent_ref is not None:
             self._load(command.parent_ref)
         recorded = self._recorded(command, actor)
+        with self._lock_for(agreement_id(command.ref)):
+            return self._sign_locked(command, recorded)
+
+    def _sign_locked(self, command: c.SignAgreement, recorded: Recorded) -> WriteResult:
         for _ in range(self.settings.conflict_retries + 1):
             existing = self._find(agreement_id(command.ref))
             if existing is not None:
@@ -209,6 +215,17 @@ class CommitmentService:
     def _execute(self, ref: str, meta: c.CommandMeta, actor: str,
                  action: Callable[[Agreement, Recorded], None]) -> WriteResult:
         recorded = self._recorded(meta, actor)
+        with self._lock_for(agreement_id(ref)):
+            return self._execute_locked(ref, meta, recorded, action)
+
+    def _lock_for(self, aggregate_id: UUID) -> threading.Lock:
+        # Cached agreements are shared objects (no deep copy), so two threads of one process (the HTTP
+        # server's workers) must not run commands on the same agreement at once. Other processes are
+        # kept apart by the store's (id, version) key instead.
+        return self._locks[aggregate_id.int % len(self._locks)]
+
+    def _execute_locked(self, ref: str, meta: c.CommandMeta, recorded: Recorded,
+                        action: Callable[[Agreement, Recorded], None]) -> WriteResult:
         for _ in range(self.settings.conflict_retries + 1):
             agreement = self._load(ref)
             done = agreement.version_of_command(meta.command_id)
