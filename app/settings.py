@@ -18,3 +18,12 @@ class Settings(BaseSettings):
     conflict_retries: int = Field(default=10, ge=0)
     read_wait_seconds: float = Field(default=5.0, ge=0)
     sqlite_lock_timeout: int = Field(default=30, ge=1)
+
+    # Issue 6: HTTP API and web UI.
+    api_max_body_bytes: int = Field(default=65536, ge=1024)
+    api_max_page_size: int = Field(default=100, ge=1, le=1000)
+    web_session_secret: str | None = Field(default=None, min_length=32)
+    web_session_max_age: int = Field(default=8 * 3600, ge=60)
+    web_default_language: str = Field(default="fr", pattern=r"^(ar|fr|en)$")
+    web_secure_cookies: bool = False
+    projection_poll_seconds: float = Field(default=1.0, gt=0)
