@@ -29,6 +29,8 @@ class CommandMeta(Input):
     effective_on: date | None = None
     source: Annotated[str, StringConstraints(max_length=2000)] | None = None
     command_id: CommandId | None = None
+    # Issue 7: optimistic concurrency. The version the client last saw; a stale one is refused (HTTP 409).
+    expected_version: Annotated[int, Field(ge=1)] | None = None
 
 
 class Trilingual(Input):

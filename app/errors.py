@@ -20,3 +20,12 @@ class ConcurrencyConflict(ApplicationError):
 
     def __init__(self, ref: str) -> None:
         super().__init__(f"agreement {ref} kept changing under concurrent writes; try again")
+
+
+class StaleVersion(ApplicationError):
+    """The client's expected version is not the agreement's current version: it acted on stale state (HTTP 409)."""
+
+    def __init__(self, ref: str, expected: int, actual: int) -> None:
+        super().__init__(f"agreement {ref} is at version {actual}, not the expected version {expected}; reload and try again")
+        self.expected = expected
+        self.actual = actual

@@ -15,7 +15,7 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import RecordConflictError
 
 from app import commands as c
-from app.errors import AgreementExists, AgreementNotFound, ConcurrencyConflict
+from app.errors import AgreementExists, AgreementNotFound, ConcurrencyConflict, StaleVersion
 from app.ledger import AgreementLedger, parse_database_url
 from app.presenters import agreement_state, agreement_summary, history_entry
 from app.settings import Settings
@@ -228,9 +228,16 @@ class CommitmentService:
                         action: Callable[[Agreement, Recorded], None]) -> WriteResult:
         for _ in range(self.settings.conflict_retries + 1):
             agreement = self._load(ref)
+            if meta.expected_version is not None and agreement.version < meta.expected_version:
+                # The cache may lag behind other processes' writes: read the store before calling the client stale.
+                self.ledger.evict(agreement.id)
+                agreement = self._load(ref)
             done = agreement.version_of_command(meta.command_id)
             if done is not None:
                 return self._result(agreement, done)
+            if meta.expected_version is not None and agreement.version != meta.expected_version:
+                # Optimistic concurrency (issue 7). A conflict below reloads, so this is checked on fresh state too.
+                raise StaleVersion(ref, meta.expected_version, agreement.version)
             saved = False
             try:
                 action(agreement, recorded)
