@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -27,3 +27,21 @@ class Settings(BaseSettings):
     web_default_language: str = Field(default="fr", pattern=r"^(ar|fr|en)$")
     web_secure_cookies: bool = False
     projection_poll_seconds: float = Field(default=1.0, gt=0)
+
+    # Issue 4: scheduler, reminder ladder and delivery channels.
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_starttls: bool = False
+    smtp_sender: str = "commitments@localhost"
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_timeout_seconds: float = Field(default=10.0, gt=0)
+    webhook_secret: SecretStr | None = None
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    reminder_ladder: str = "-14,-3,+1,+30:lead"
+    reminder_max_per_run: int = Field(default=100, ge=1)
+    reminder_max_attempts: int = Field(default=3, ge=1, le=10)
+    reminder_backoff_seconds: float = Field(default=2.0, ge=0)
+    scheduler_interval_seconds: float = Field(default=3600.0, ge=1)
+    scheduler_lock_wait_seconds: float = Field(default=60.0, ge=0)
+    scheduler_standby_poll_seconds: float = Field(default=15.0, gt=0)
