@@ -451,7 +451,8 @@ class Agreement(Aggregate):
 
     def is_overdue(self, milestone_id: str, as_of: date) -> bool:
         milestone = self.milestone(milestone_id)
-        return milestone.is_open and milestone.due_on < as_of
+        # A terminated or completed agreement has nothing left to chase.
+        return self.status == "active" and milestone.is_open and milestone.due_on < as_of
 
     def is_flagged(self, milestone_id: str, due_on: date) -> bool:
         return due_on in self.milestone(milestone_id).flagged_due_dates
