@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import signal
 import sqlite3
 import sys
 import time
@@ -123,6 +124,7 @@ def chain_problems(rows: list[StoredRow]) -> list[str]:
 
 
 def _write(database_url: str, ref: str, milestone_id: str, worker: str, count: int) -> None:
+    """Write progress reports WORKER-0 .. WORKER-(COUNT-1); print an acknowledgement after each commit."""
     service = CommitmentService(settings(database_url, conflict_retries=1000))
     try:
         service.agreement(ref)  # connect and warm up before the start line
@@ -139,6 +141,13 @@ def _write(database_url: str, ref: str, milestone_id: str, worker: str, count: i
         service.close()
 
 
+def _write_then_die(database_url: str, ref: str, milestone_id: str, worker: str, index: int) -> None:
+    """Commit one write, then die by SIGKILL before acknowledging it: the crash between commit and reply."""
+    service = CommitmentService(settings(database_url))
+    service.report_progress(ref, milestone_id, progress(worker, index), actor=worker)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
 def parse_acks(text: str) -> dict[str, int]:
     """The command ids a writer acknowledged, with the version each reached (a torn last line is ignored)."""
     acks: dict[str, int] = {}
@@ -152,6 +161,9 @@ def parse_acks(text: str) -> dict[str, int]:
 def main(argv: list[str]) -> None:
     if argv[:1] == ["write"] and len(argv) == 6:
         _write(argv[1], argv[2], argv[3], argv[4], int(argv[5]))
+        return
+    if argv[:1] == ["write-then-die"] and len(argv) == 6:
+        _write_then_die(argv[1], argv[2], argv[3], argv[4], int(argv[5]))
         return
     sys.stderr.write(json.dumps({"usage": "write DATABASE_URL REF MILESTONE WORKER COUNT"}) + "\n")
     sys.exit(2)
