@@ -1,0 +1,143 @@
+"""What the API and the web UI stand on: the service, the users, the read models and the scheduler, if present.
+
+The read models (projections) and the scheduler are built by other parts of the project; this module reaches
+them through small Protocols and falls back to reading the event store when the read models are absent.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+from datetime import date, datetime
+from typing import Any, Protocol
+
+from sqlalchemy import text
+
+from app.audit import parse_digest, verify_store
+from app.service import CommitmentService, WriteResult
+from app.settings import Settings
+from app.users import UserStore
+from domain.chain import plain
+
+log = logging.getLogger(__name__)
+
+
+class ReadModelsLike(Protocol):
+    """The projections' ReadModels, as far as the API uses them."""
+
+    def catch_up(self) -> int: ...
+    def wait_for(self, position: int, timeout: float) -> None: ...
+    def overdue(self, as_of: date) -> list[Any]: ...
+    def status(self) -> list[dict[str, Any]]: ...
+
+
+class SchedulerLike(Protocol):
+    """The reminder scheduler, as far as `serve` and /healthz use it."""
+
+    last_sweep: datetime | None
+
+    def start(self) -> None: ...
+    def shutdown(self) -> None: ...
+
+
+@dataclasses.dataclass
+class Backend:
+    """One per app: built from the settings, closed when the app stops."""
+
+    settings: Settings
+    service: CommitmentService
+    users: UserStore
+    scheduler: SchedulerLike | None = None
+    last_position: int = 0
+    _lock: threading.Lock = dataclasses.field(default_factory=threading.Lock, repr=False)
+
+    @classmethod
+    def build(cls, settings: Settings) -> Backend:
+        service = CommitmentService(settings)
+        return cls(settings=settings, service=service, users=UserStore(settings.database_url))
+
+    def close(self) -> None:
+        self.users.close()
+        self.service.close()
+
+    def views(self) -> ReadModelsLike | None:
+        """The projections' read models, if that part of the project is installed."""
+        try:
+            views: ReadModelsLike | None = getattr(self.service, "views", None)
+        except (ImportError, AttributeError) as e:
+            log.debug("read models unavailable: %s", e)
+            return None
+        return views
+
+    def written(self, result: WriteResult) -> WriteResult:
+        """After a write: remember its position, and let the read models catch up to it before answering."""
+        with self._lock:
+            self.last_position = max(self.last_position, result.position)
+        self._wait_views(result.position)
+        return result
+
+    def _wait_views(self, position: int) -> None:
+        views = self.views()
+        if views is not None and position:
+            try:
+                views.wait_for(position, self.settings.read_wait_seconds)
+            except TimeoutError:
+                log.warning("read models did not reach position %s within %ss", position, self.settings.read_wait_seconds)
+
+    def overdue(self, as_of: date) -> list[dict[str, Any]]:
+        """Open milestones past due on `as_of`: from the read models when present, else from the agreements."""
+        views = self.views()
+        if views is not None:
+            self._wait_views(self.last_position)
+            rows = [dataclasses.asdict(row) for row in views.overdue(as_of)]
+            return [plain(row) for row in rows]  # type: ignore[misc]
+        found: list[dict[str, Any]] = []
+        for ref in self.service.refs():
+            agreement = self.service.agreement(ref)
+            if agreement.status != "active":
+                continue
+            for m in agreement.milestones.values():
+                if m.is_open and m.due_on < as_of:
+                    found.append({"agreement_ref": ref, "milestone_id": m.milestone_id, "title": m.title,
+                                  "due_on": m.due_on.isoformat(), "days_overdue": (as_of - m.due_on).days,
+                                  "responsible": m.responsible})
+        return sorted(found, key=lambda r: (r["due_on"], r["agreement_ref"], r["milestone_id"]))
+
+    def verify(self, digest: str | None = None) -> dict[str, Any]:
+        """The audit's verification of every hash chain (and, given an auditor's digest, that it still holds)."""
+        covered = parse_digest(digest) if digest else None
+        return verify_store(self.service, covered).as_dict()
+
+    def health(self) -> dict[str, Any]:
+        database = "ok"
+        try:
+            with self.users.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            position = self.service.max_position()
+        except Exception as e:  # any driver error means the database is not ok; we report it
+            database = f"error: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
+            position = None
+        projections: list[dict[str, Any]] = []
+        views = self.views()
+        if views is not None and database == "ok":
+            try:
+                projections = [dict(plain(s)) for s in views.status()]  # type: ignore[arg-type]
+            except Exception as e:  # a failing projection is reported, not raised
+                projections = [{"name": "read-models", "position": None, "lag": None, "error": str(e).splitlines()[0]}]
+        lags = [int(p["lag"]) for p in projections if isinstance(p.get("lag"), int)]
+        return {
+            "status": "ok" if database == "ok" else "error",
+            "database": database,
+            "position": position,
+            "projections": projections,
+            "projection_lag": max(lags) if lags else (None if views is None else 0),
+            "scheduler": {
+                "running": self.scheduler is not None,
+                "last_sweep": _iso(getattr(self.scheduler, "last_sweep", None)),
+            },
+        }
+
+
+def _iso(moment: object) -> str | None:
+    return moment.isoformat() if isinstance(moment, datetime) else None

@@ -1,0 +1,76 @@
+"""How errors leave the API: JSON `{"detail": "one line"}` with the status each kind of error deserves."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from app.errors import AgreementExists, AgreementNotFound, ApplicationError, ConcurrencyConflict
+from app.users import UserError
+from domain.errors import DomainError, InvalidValue, RuleViolation, UnknownMilestone
+
+STATUS_OF: tuple[tuple[type[Exception], int], ...] = (
+    (AgreementNotFound, 404),
+    (UnknownMilestone, 404),
+    (AgreementExists, 409),
+    (ConcurrencyConflict, 409),
+    (RuleViolation, 409),
+    (InvalidValue, 422),
+    (DomainError, 422),  # UnknownParty, UnknownVersion: the body names something the agreement lacks
+    (UserError, 422),
+    (ApplicationError, 422),
+)
+
+
+class ErrorOut(BaseModel):
+    detail: str
+
+
+def status_of(error: Exception) -> int:
+    for kind, status in STATUS_OF:
+        if isinstance(error, kind):
+            return status
+    return 500
+
+
+def validation_detail(errors: Any) -> str:
+    """Pydantic's error list as one line: `body.percent: Input should be ...; query.limit: ...`."""
+    parts = []
+    for problem in errors:
+        where = ".".join(str(p) for p in problem.get("loc", ())) or "input"
+        parts.append(f"{where}: {problem.get('msg', 'invalid')}")
+    return "; ".join(parts) or "invalid input"
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error)
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    async def domain_error(request: Request, error: Exception) -> JSONResponse:
+        return JSONResponse({"detail": _first_line(error)}, status_code=status_of(error))
+
+    async def invalid_request(request: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, RequestValidationError)
+        return JSONResponse({"detail": validation_detail(error.errors())}, status_code=422)
+
+    app.add_exception_handler(DomainError, domain_error)
+    app.add_exception_handler(ApplicationError, domain_error)
+    app.add_exception_handler(RequestValidationError, invalid_request)
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the error statuses a route can answer with."""
+    described = {400: "Bad request", 401: "No token, or a bad one", 403: "Not allowed for this user",
+                 404: "No such agreement or milestone", 409: "Conflicts with the agreement's state",
+                 413: "Request body too large", 422: "Invalid input", 501: "Not available"}
+    return {s: {"model": ErrorOut, "description": described[s]} for s in statuses}
+
+
+READ_ERRORS = responses(401, 404, 422)
+WRITE_ERRORS = responses(401, 403, 404, 409, 413, 422)
