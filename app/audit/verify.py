@@ -108,7 +108,7 @@ class ChainVerifier:
             head_ref = head.ref if head else None
         if fields is None:
             # Unreadable: still advance the head, so the rows after it are checked against their neighbours.
-            self.heads[row.originator_id] = Head(head.ref if head else None, version, "", "")
+            self._advance(row.originator_id, head, Head(head.ref if head else None, version, "", ""))
             return
         stored_hash = str(fields.get("hash"))
         content_hash = self._content_hash(row, head_ref, version, fields)
@@ -118,7 +118,12 @@ class ChainVerifier:
         ref = self._check_ref(row, fields) if version == 1 else head_ref
         if self.covered.get(row.originator_id) == version and content_hash is not None:
             self.covered_hashes[row.originator_id] = content_hash
-        self.heads[row.originator_id] = Head(ref, version, stored_hash, content_hash or "")
+        self._advance(row.originator_id, head, Head(ref, version, stored_hash, content_hash or ""))
+
+    def _advance(self, originator_id: str, head: Head | None, new: Head) -> None:
+        # A row that comes too late (reordered) does not move the head back, so the rows after it are not blamed.
+        if head is None or new.version > head.version:
+            self.heads[originator_id] = new
 
     def _fields(self, row: StoredRow, head: Head | None, version: int) -> dict[str, Any] | None:
         try:
@@ -144,9 +149,9 @@ class ChainVerifier:
                     fields: dict[str, Any]) -> None:
         expected_version = head.version + 1 if head else 1
         if version > expected_version:
-            missing = f"version {expected_version}" if version == expected_version + 1 \
-                else f"versions {expected_version} to {version - 1}"
-            self._problem(row, ref, version, f"{missing} before this event is missing: deleted")
+            missing = f"version {expected_version} is" if version == expected_version + 1 \
+                else f"versions {expected_version} to {version - 1} are"
+            self._problem(row, ref, version, f"{missing} missing before this event: deleted, or moved later in the log")
         elif version < expected_version:
             self._problem(row, ref, version,
                           f"this event comes after version {expected_version - 1} in the log: events were reordered")
