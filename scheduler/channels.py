@@ -13,11 +13,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from email.message import EmailMessage
+from email.policy import SMTP as SMTP_POLICY
 from email.utils import formatdate
 from typing import Protocol
 
 SIGNATURE_HEADER = "X-Commitments-Signature"
 REMINDER_HEADER = "X-Commitments-Reminder"
+# RFC 5322 allows 998 characters a line: the reminder key header stays one token on one line, never folded.
+EMAIL_POLICY = SMTP_POLICY.clone(max_line_length=998)
 log = logging.getLogger("commitments.reminders")
 
 
@@ -92,7 +95,7 @@ class EmailChannel:
     config: SmtpConfig
 
     def deliver(self, message: ReminderMessage, address: str) -> str:
-        email = EmailMessage()
+        email = EmailMessage(policy=EMAIL_POLICY)
         email["From"] = self.config.sender
         email["To"] = address
         email["Subject"] = message.subject

@@ -119,7 +119,9 @@ class ReminderScheduler:
             report = self.sweep_job(self.lock)
             self.last_report = report
             self.last_sweep = datetime.now(tz=self.timezone)
-            return report
+        log.info("swept as of %s: %d flagged, %d reminder(s) recorded, %d deferred", report.as_of,
+                 len(report.flagged), len(report.reminders), report.deferred)
+        return report
 
     def _supervise(self) -> None:
         while not self._stopping.wait(self.standby_poll_seconds):
