@@ -20,6 +20,7 @@ from app.ledger import AgreementLedger, parse_database_url
 from app.presenters import agreement_state, agreement_summary, history_entry
 from app.settings import Settings
 from domain.agreement import Agreement, agreement_id
+from domain.errors import DomainError
 from domain.timetravel import as_effective_on, as_recorded_before
 from domain.values import Recorded
 
@@ -186,9 +187,9 @@ class CommitmentService:
         return agreement_state(agreement)
 
     def history(self, ref: str) -> Iterator[dict[str, Any]]:
+        # Not a generator itself: an unknown ref fails here, before a caller starts writing output.
         agreement_uuid = self._load(ref, fresh=True).id
-        for event in self.ledger.events.get(agreement_uuid):
-            yield history_entry(event)
+        return (history_entry(event) for event in self.ledger.events.get(agreement_uuid))
 
     def list_agreements(self) -> list[dict[str, Any]]:
         """One summary row per agreement, in signing order."""
@@ -238,7 +239,7 @@ class CommitmentService:
             if meta.expected_version is not None and agreement.version != meta.expected_version:
                 # Optimistic concurrency (issue 7). A conflict below reloads, so this is checked on fresh state too.
                 raise StaleVersion(ref, meta.expected_version, agreement.version)
-            saved = False
+            saved, version = False, agreement.version
             try:
                 action(agreement, recorded)
                 recordings = self.ledger.save(agreement)
@@ -246,12 +247,22 @@ class CommitmentService:
             except RecordConflictError:
                 # Another writer got there first: our cached state is stale. Reload and decide again.
                 continue
+            except DomainError:
+                # A rule judged on a cached agreement that other processes have since moved on is not a
+                # verdict: decide again on the stored state. One cheap read, on the refusal path only.
+                if self._stored_version(agreement.id) == version:
+                    raise
+                continue
             finally:
                 if not saved:
                     # The cached agreement may hold an event that was never stored.
                     self.ledger.evict(agreement.id)
             return WriteResult(ref, agreement.version, recordings[-1].notification.id)
         raise ConcurrencyConflict(ref)
+
+    def _stored_version(self, aggregate_id: UUID) -> int:
+        latest = self.ledger.recorder.select_events(aggregate_id, desc=True, limit=1)
+        return latest[0].originator_version if latest else 0
 
     def _recorded(self, meta: c.CommandMeta, actor: str) -> Recorded:
         return Recorded(actor=actor, effective_on=meta.effective_on or self.today(),

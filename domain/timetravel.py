@@ -35,7 +35,8 @@ def as_effective_on(events: Iterable[Any], on: date) -> Agreement | None:
                 agreement = event.mutate(None)
             continue
         milestone_id = getattr(event, "milestone_id", None)
-        if milestone_id is not None and milestone_id not in agreement.milestones:
+        planned = isinstance(event, Agreement.MilestonePlanned)
+        if milestone_id is not None and not planned and milestone_id not in agreement.milestones:
             # A fact about a milestone that was not yet planned on that date.
             continue
         event.apply(agreement)
