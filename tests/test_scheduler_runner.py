@@ -4,7 +4,7 @@ the job store keeps one job, and only one scheduler is active at a time."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -36,12 +36,12 @@ def wait_until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
 
 
 @pytest.fixture
-def settings(database_url: str) -> Iterator[Settings]:
+def settings(database_url: str) -> Settings:
     service = CommitmentService(Settings(database_url=database_url))
     sign_with_milestones(service, REF, {"delivery": (DUE, "PARTNER")})
     add_contact(service, REF, "PARTNER", "email", "partner@example.ma")
     service.close()
-    yield scheduler_settings(database_url, scheduler_standby_poll_seconds=0.2)
+    return scheduler_settings(database_url, scheduler_standby_poll_seconds=0.2)
 
 
 def run_once_on(day: date, settings: Settings) -> ReminderScheduler:
@@ -70,7 +70,8 @@ def test_a_scheduler_stopped_across_the_due_date_sends_the_reminder_on_start(set
         ("partner@example.ma", "[commitments] runner-test: delivery due on 2026-12-01"),
         ("partner@example.ma", "[commitments] runner-test: delivery overdue since 2026-12-01"),
     ]
-    assert before.last_report is not None and after.last_report is not None
+    assert before.last_report is not None
+    assert after.last_report is not None
     assert [r.rung for r in before.last_report.reminders] == ["due-in-3d"]
     assert [r.rung for r in after.last_report.reminders] == ["overdue-1d"]
     assert [f.milestone_id for f in after.last_report.flagged] == ["delivery"]
@@ -82,7 +83,7 @@ def test_a_scheduler_stopped_across_the_due_date_sends_the_reminder_on_start(set
         service.close()
     engine = create_engine(sqlalchemy_url(settings.database_url))
     with engine.connect() as connection:
-        jobs = connection.execute(text(f"SELECT id FROM {JOBS_TABLE}")).scalars().all()  # noqa: S608
+        jobs = connection.execute(text(f"SELECT id FROM {JOBS_TABLE}")).scalars().all()
     engine.dispose()
     assert jobs == [JOB_ID]
 
