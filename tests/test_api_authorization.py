@@ -69,7 +69,7 @@ def test_role_route_object_matrix(api: tuple[World, TestClient]) -> None:
     outcomes: dict[tuple[str, str, str], int] = {}
     wanted: dict[tuple[str, str, str], int] = {}
     for who in ("nobody", "bad", "auditor", "oncf", "admin"):
-        for method, path, body in READS:
+        for method, path, _body in READS:
             outcomes[(who, method, path)] = client.request(method, path, headers=w.auth(who)).status_code
             wanted[(who, method, path)] = expected(who, method, "")
         for method, path, body, obj in writes(who):
