@@ -59,7 +59,7 @@ def sign_command(ref: str) -> c.SignAgreement:
 def sign_sample(service: CommitmentService, ref: str, milestones: dict[str, date] | None = None) -> None:
     """Sign `ref` and plan its milestones (default: one, `m1`, due far in the future)."""
     service.sign(sign_command(ref), actor="test")
-    for milestone_id, due_on in (milestones or {"m1": FAR_FUTURE}).items():
+    for milestone_id, due_on in ({"m1": FAR_FUTURE} if milestones is None else milestones).items():
         service.plan_milestone(ref, c.PlanMilestone(
             milestone_id=milestone_id, title=f"Milestone {milestone_id}", due_on=due_on, responsible="MIC",
             effective_on=date(2025, 11, 3), command_id=f"plan-{ref}-{milestone_id}"), actor="test")
@@ -78,27 +78,31 @@ class StoredRow:
     fields: dict[str, Any]
 
 
-def stored_rows(service: CommitmentService) -> list[StoredRow]:
-    """Every row of the events table, read with plain SQL (not through the library), in log order."""
+def stored_rows(service: CommitmentService, originator_id: UUID | None = None) -> list[StoredRow]:
+    """The rows of the events table (all, or one agreement's), read with plain SQL, not through the library, in log order."""
     url = service.settings.database_url
     table = service.ledger.events_table
     decode = service.ledger.mapper.transcoder.decode
     if is_postgres(url):
+        where = "" if originator_id is None else "WHERE originator_id = %s"
         with psycopg.connect(url) as conn:
             raw = conn.execute(
-                f"SELECT originator_id, originator_version, topic, state FROM {table} ORDER BY notification_id"
+                f"SELECT originator_id, originator_version, topic, state FROM {table} {where} ORDER BY notification_id",
+                () if originator_id is None else (originator_id,),
             ).fetchall()
     else:
+        where = "" if originator_id is None else "WHERE originator_id = ?"
         conn3 = sqlite3.connect(str(parse_database_url(url).database))
         try:
             raw = conn3.execute(
-                f"SELECT originator_id, originator_version, topic, state FROM {table} ORDER BY rowid"
+                f"SELECT originator_id, originator_version, topic, state FROM {table} {where} ORDER BY rowid",
+                () if originator_id is None else (originator_id.hex,),
             ).fetchall()
         finally:
             conn3.close()
     rows = []
-    for originator_id, version, topic, state in raw:
-        oid = originator_id if isinstance(originator_id, UUID) else UUID(str(originator_id))
+    for stored_id, version, topic, state in raw:
+        oid = stored_id if isinstance(stored_id, UUID) else UUID(str(stored_id))
         rows.append(StoredRow(oid, int(version), str(topic), dict(decode(bytes(state)))))
     return rows
 
