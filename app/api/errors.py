@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from app.errors import AgreementExists, AgreementNotFound, ApplicationError, ConcurrencyConflict
+from app.errors import AgreementExists, AgreementNotFound, ApplicationError, ConcurrencyConflict, StaleVersion
 from app.users import UserError
 from domain.errors import DomainError, InvalidValue, RuleViolation, UnknownMilestone
 
@@ -18,6 +18,7 @@ STATUS_OF: tuple[tuple[type[Exception], int], ...] = (
     (UnknownMilestone, 404),
     (AgreementExists, 409),
     (ConcurrencyConflict, 409),
+    (StaleVersion, 409),  # issue 7: the client's expected_version is stale
     (RuleViolation, 409),
     (InvalidValue, 422),
     (DomainError, 422),  # UnknownParty, UnknownVersion: the body names something the agreement lacks
