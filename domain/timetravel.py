@@ -28,7 +28,7 @@ def as_effective_on(events: Iterable[Any], on: date) -> Agreement | None:
     """
     agreement: Agreement | None = None
     for event in events:
-        if event.effective_on > on:
+        if in_effect_from(event) > on:
             continue
         if agreement is None:
             if isinstance(event, Agreement.AgreementSigned):
@@ -42,3 +42,17 @@ def as_effective_on(events: Iterable[Any], on: date) -> Agreement | None:
         event.apply(agreement)
         agreement.version = event.originator_version
     return agreement
+
+
+def in_effect_from(event: Any) -> date:
+    """The day a fact became true in the world.
+
+    A completion is true from the day the milestone was completed, even when the
+    command recording it gave no effective date (which then defaults to the day it
+    was recorded): completing on 10 October and recording it on 20 October must not
+    make the milestone look open on 15 October.
+    """
+    if isinstance(event, Agreement.MilestoneCompleted):
+        return min(event.completed_on, event.effective_on)
+    effective_on: date = event.effective_on
+    return effective_on

@@ -64,7 +64,8 @@ def _milestone_changes(before: list[dict[str, Any]], after: list[dict[str, Any]]
     for mid in [m["milestone_id"] for m in after] + [m for m in old if m not in new]:
         if mid not in old:
             m = new[mid]
-            yield f"milestone {mid} planned: {m['title']!r}, due {m['due_on']}, responsible {m['responsible']}"
+            now = "" if m["status"] == "planned" else f"; now {m['status']} ({m['percent']}%)"
+            yield f"milestone {mid} planned: {m['title']!r}, due {m['due_on']}, responsible {m['responsible']}{now}"
             continue
         if mid not in new:
             yield f"milestone {mid} no longer planned"
