@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import logging
 import os
 import socket
 import time
@@ -17,6 +18,7 @@ from sqlalchemy.pool import NullPool
 
 LOCK_NAME = b"commitments.scheduler"
 POLL_SECONDS = 0.2
+log = logging.getLogger("commitments.scheduler")
 
 
 def advisory_key(name: bytes = LOCK_NAME) -> int:
@@ -46,9 +48,15 @@ class PostgresAdvisoryLock:
             time.sleep(POLL_SECONDS)
 
     def _try(self) -> bool:
-        if self._connection is None:
-            self._connection = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-        got = self._connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": self.key}).scalar_one()
+        try:
+            if self._connection is None:
+                self._connection = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            got = self._connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": self.key}).scalar_one()
+        except DBAPIError as e:
+            # The database is unreachable: not the leader now; the caller tries again later.
+            log.warning("cannot take the scheduler lock: %s", str(e).strip().splitlines()[0])
+            self._drop()
+            return False
         return bool(got)
 
     def held(self) -> bool:

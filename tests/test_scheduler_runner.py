@@ -112,3 +112,35 @@ def test_one_scheduler_is_active_and_another_takes_over_when_it_stops(settings: 
     assert received == [("partner@example.ma", "[commitments] runner-test: delivery overdue since 2026-12-01")]
     assert second.last_report is not None
     assert (second.last_report.reminders, second.last_report.already_reminded) == ([], 1)
+
+
+def test_a_scheduler_whose_lock_connection_drops_steps_down_and_takes_the_lock_again(postgres_url: str) -> None:
+    service = CommitmentService(Settings(database_url=postgres_url), clock=clock(date(2026, 12, 3)))
+    sign_with_milestones(service, REF, {"delivery": (DUE, "PARTNER")})
+    add_contact(service, REF, "PARTNER", "email", "partner@example.ma")
+    with smtp_server() as (mailbox, port):
+        settings = scheduler_settings(postgres_url, port, scheduler_standby_poll_seconds=0.2)
+        scheduler = build_scheduler(service, settings)
+        scheduler.start()
+        try:
+            wait_until(lambda: scheduler.last_sweep is not None)
+            first_sweep = scheduler.last_sweep
+            engine = create_engine(sqlalchemy_url(postgres_url))
+            with engine.connect() as connection:
+                killed = connection.execute(text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_locks "
+                    "WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database "
+                    "WHERE datname = current_database())")).scalar_one()
+            engine.dispose()
+            # It notices, stands down, takes the lock on a new connection and sweeps again at start-up.
+            wait_until(lambda: scheduler.last_sweep != first_sweep)
+            assert scheduler.is_leader
+        finally:
+            scheduler.shutdown()
+            service.close()
+        received = mailbox.received()
+
+    assert killed == 1
+    assert received == [("partner@example.ma", "[commitments] runner-test: delivery overdue since 2026-12-01")]
+    assert scheduler.last_report is not None
+    assert scheduler.last_report.already_reminded == 1
