@@ -10,6 +10,7 @@ from types import FrameType
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from app.cli.reads import parse_date
 from app.cli.runtime import console, errors, fail, print_json, runtime
@@ -89,23 +90,26 @@ def run_command(
 
 
 def _print_report(report: SweepReport) -> None:
-    console.print(f"sweep as of {report.as_of}: views caught up by {report.caught_up} event(s)")
+    def say(line: str) -> None:
+        console.print(line, soft_wrap=True)
+
+    say(f"sweep as of {report.as_of}: views caught up by {report.caught_up} event(s)")
     for flag in report.flagged:
-        console.print(f"[yellow]flagged[/yellow] {flag.agreement_ref}/{flag.milestone_id} (due {flag.due_on})")
-    console.print(f"already flagged: {report.already_flagged}")
+        say(f"[yellow]flagged[/yellow] {escape(flag.agreement_ref)}/{escape(flag.milestone_id)} (due {flag.due_on})")
+    say(f"already flagged: {report.already_flagged}")
     if not report.delivering:
-        console.print("reminders not sent: another scheduler holds the lock and sends them")
+        say("reminders not sent: another scheduler holds the lock and sends them")
         return
     for r in report.reminders:
         colour = "green" if r.outcome == "sent" else "red"
-        console.print(f"[{colour}]{r.outcome}[/{colour}] {r.rung} for {r.agreement_ref}/{r.milestone_id} to "
-                      f"{r.recipient} via {r.channel} ({r.attempts} attempt(s)): {r.detail}")
-    console.print(f"already reminded: {report.already_reminded}")
+        say(f"[{colour}]{r.outcome}[/{colour}] {r.rung} for {escape(r.agreement_ref)}/{escape(r.milestone_id)} to "
+            f"{escape(r.recipient)} via {r.channel} ({r.attempts} attempt(s)): {escape(r.detail)}")
+    say(f"already reminded: {report.already_reminded}")
     for line in report.unreachable:
-        console.print(f"no contact: {line}")
+        say(f"no contact: {escape(line)}")
     if report.deferred:
-        console.print(f"deferred to the next sweep (cap per run reached): {report.deferred}")
+        say(f"deferred to the next sweep (cap per run reached): {report.deferred}")
     if report.duplicates:
-        console.print(f"[red]delivered twice (recorded by another sweep first): {report.duplicates}[/red]")
+        say(f"[red]delivered twice (recorded by another sweep first): {report.duplicates}[/red]")
     if report.lock_lost:
-        console.print("[red]the scheduler lock was lost: reminders stopped early[/red]")
+        say("[red]the scheduler lock was lost: reminders stopped early[/red]")
