@@ -8,9 +8,8 @@ and the signatories are `parties` with `roles`. What OCDS has no field for keeps
 from __future__ import annotations
 
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
-
-from domain.chain import plain
 
 OCID_PREFIX = "ocds-ctrk-"
 PARTY_ROLES = {"lead": ["buyer"], "signatory": ["interestedParty"], "beneficiary": ["payee"]}
@@ -23,6 +22,12 @@ def ocds_record(events: Sequence[Any], state: dict[str, Any]) -> dict[str, Any]:
     ref = state["ref"]
     releases = [release for event in events if (release := _release(ref, event)) is not None]
     return {"ocid": OCID_PREFIX + ref, "releases": releases, "compiledRelease": _compiled(ref, releases, state)}
+
+
+def _amount(value: object) -> int | float:
+    """OCDS amounts are JSON numbers; a whole amount stays an integer, cents become a (two-decimal) number."""
+    amount = Decimal(str(value))
+    return int(amount) if amount == amount.to_integral_value() else float(amount)
 
 
 def _when(day: Any) -> str | None:
@@ -68,7 +73,7 @@ def _release(ref: str, event: Any) -> dict[str, Any] | None:
     elif kind == "FundingDisbursed":
         contract["implementation"] = {"transactions": [{
             "id": f"{ref}-v{event.originator_version}", "date": _when(event.value_date),
-            "value": {"amount": plain(event.amount), "currency": event.currency}, "description": event.tranche}]}
+            "value": {"amount": _amount(event.amount), "currency": event.currency}, "description": event.tranche}]}
     elif kind == "MilestonePlanned":
         contract["milestones"] = [{"id": event.milestone_id, "title": event.title, "dueDate": _when(event.due_on),
                                    "status": "scheduled", "type": _milestone_type(event.kind)}]
@@ -92,8 +97,8 @@ def _release(ref: str, event: Any) -> dict[str, Any] | None:
         contract["amendments"] = [_amendment(
             ref, event, f"allocation of version {event.corrects_version} corrected to {event.amount}")]
     elif kind == "FundingAllocated":
-        contract["value"] = {"amount": plain(event.amount), "currency": event.currency}
-        release["planning"] = {"budget": {"amount": {"amount": plain(event.amount), "currency": event.currency},
+        contract["value"] = {"amount": _amount(event.amount), "currency": event.currency}
+        release["planning"] = {"budget": {"amount": {"amount": _amount(event.amount), "currency": event.currency},
                                           "description": event.purpose, "project": event.fund}}
     else:
         # Contacts, overdue flags and reminders are the tracker's own bookkeeping, not contracting data.
@@ -121,7 +126,7 @@ def _compiled(ref: str, releases: Sequence[dict[str, Any]], state: dict[str, Any
     }
     if len(funding) == 1:
         currency, amounts = next(iter(funding.items()))
-        contract["value"] = {"amount": amounts["allocated"], "currency": currency}
+        contract["value"] = {"amount": _amount(amounts["allocated"]), "currency": currency}
     return {
         "ocid": OCID_PREFIX + ref, "id": f"{ref}-v{state['version']}",
         "date": releases[-1]["date"] if releases else None, "tag": ["compiled"],

@@ -73,7 +73,8 @@ class Tamperer:
 
     def edit_byte(self, ref: str, version: int, old: bytes, new: bytes) -> None:
         state = self.state(ref, version)
-        assert len(old) == len(new) and sum(a != b for a, b in zip(old, new, strict=True)) == 1
+        assert len(old) == len(new)
+        assert sum(a != b for a, b in zip(old, new, strict=True)) == 1
         assert old in state
         self.set_state(ref, version, state.replace(old, new, 1))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -20,12 +21,14 @@ COMMITMENTS = str(Path(sys.executable).parent / "commitments")
 RAIL = "rail-test-platform"
 
 
-def run(url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([COMMITMENTS, "--db", url, *args], capture_output=True, text=True, timeout=120, check=False)
+def run(url: str, *args: str, columns: int = 80) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": str(columns)}
+    return subprocess.run([COMMITMENTS, "--db", url, *args], capture_output=True, text=True, timeout=120, check=False,
+                          env=env)
 
 
-def ok(url: str, *args: str) -> str:
-    done = run(url, *args)
+def ok(url: str, *args: str, columns: int = 80) -> str:
+    done = run(url, *args, columns=columns)
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -161,14 +164,18 @@ def test_import_refuses_a_log_that_does_not_verify_and_writes_nothing(sqlite_url
     assert done.stderr.count("\n") == 1
     assert json.loads(ok(target, "audit", "verify", "--json"))["events_checked"] == 0
 
-    for name, body in (("notjson.jsonl", "{nope\n"), ("array.jsonl", "[1]\n"), ("missing.jsonl", '{"topic": "x"}\n'),
-                       ("badid.jsonl", '{"originator_id": "zz", "originator_version": 1, "topic": "t", "state": "{}"}\n'),
-                       ("empty.jsonl", "")):
+    for name, body, message in (
+        ("notjson.jsonl", "{nope\n", "line 1: not JSON (Expecting property name enclosed in double quotes)"),
+        ("array.jsonl", "[1]\n", "line 1: expected a JSON object"),
+        ("missing.jsonl", '{"topic": "x"}\n', "line 1: missing 'originator_id'"),
+        ("badid.jsonl", '{"originator_id": "zz", "originator_version": 1, "topic": "t", "state": "{}"}\n',
+         "line 1: originator_id, state or state_base64 is not well formed"),
+        ("empty.jsonl", "", f"{tmp_path / 'empty.jsonl'} holds no events"),
+    ):
         path = tmp_path / name
         path.write_text(body, encoding="utf-8")
         done = run(target, "import", str(path))
-        assert done.returncode == 2, name
-        assert done.stderr.startswith("error: ") and done.stderr.count("\n") == 1, done.stderr
+        assert (done.returncode, done.stderr) == (2, f"error: {message}\n")
     assert run(target, "import", str(tmp_path / "absent.jsonl")).returncode == 2
     assert json.loads(ok(target, "audit", "verify", "--json"))["events_checked"] == 0
 
@@ -196,3 +203,27 @@ def test_export_refuses_an_unknown_format(sqlite_url: str) -> None:
     done = run(sqlite_url, "export", "--format", "xml")
     assert done.returncode == 2
     assert done.stderr == "error: --format must be one of jsonl, csv, ocds, got 'xml'\n"
+
+
+@pytest.mark.slow
+def test_show_travels_in_time_and_history_shows_both_dates(sqlite_url: str) -> None:
+    ok(sqlite_url, "demo")
+
+    def feasibility(*args: str) -> int:
+        state = json.loads(ok(sqlite_url, "show", RAIL, *args, "--json"))
+        return int(next(m["percent"] for m in state["milestones"] if m["milestone_id"] == "feasibility-study"))
+
+    assert feasibility("--effective-on", "2026-04-14") == 0
+    assert feasibility("--effective-on", "2026-04-15") == 40
+    assert feasibility("--as-of", "2099-01-01") == 40
+    early = run(sqlite_url, "show", RAIL, "--as-of", "2000-01-01")
+    assert early.returncode == 2
+    assert early.stderr == f"error: agreement {RAIL} was not yet recorded on 2000-01-01\n"
+    both = run(sqlite_url, "show", RAIL, "--as-of", "2026-01-01", "--effective-on", "2026-01-01")
+    assert both.returncode == 2
+    assert run(sqlite_url, "show", RAIL, "--as-of", "yesterday").returncode == 2
+    table = ok(sqlite_url, "history", RAIL, columns=250)
+    header = next(line for line in table.splitlines() if "recorded at" in line)
+    assert header.index("recorded at") < header.index("effective on")
+    progress = next(line for line in table.splitlines() if "MilestoneProgressReported" in line)
+    assert "2026-04-15" in progress
