@@ -61,7 +61,8 @@ class ServiceReminderWriter:
     def contacts(self, ref: str) -> AgreementContacts:
         agreement = self.service.agreement(ref)
         return AgreementContacts(agreement.lead_party, tuple(
-            Recipient(contact.party, contact.channel, contact.address) for contact in agreement.contacts))
+            Recipient(contact.party, contact.channel, contact.address) for contact in agreement.contacts),
+            active=agreement.status == "active")
 
     def was_reminded(self, ref: str, milestone_id: str, due_on: date, rung: str, recipient: str) -> bool:
         return self.service.agreement(ref).was_reminded(milestone_id, due_on, rung, recipient)

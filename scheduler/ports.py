@@ -42,10 +42,12 @@ class Recipient:
 
 @dataclass(frozen=True)
 class AgreementContacts:
-    """Who to chase on one agreement: the lead party (for escalations) and every party's contacts."""
+    """Who to chase on one agreement: the lead party (for escalations) and every party's contacts.
+    A terminated or completed agreement (`active` False) has nobody left to chase."""
 
     lead_party: str
     contacts: tuple[Recipient, ...]
+    active: bool = True
 
     def of(self, party: str) -> list[Recipient]:
         return [c for c in self.contacts if c.party == party]

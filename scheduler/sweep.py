@@ -98,6 +98,8 @@ def _walk_ladder(as_of: date, candidates: list[DueMilestone], writer: ReminderWr
         ref = milestone.agreement_ref
         if ref not in contacts:
             contacts[ref] = writer.contacts(ref)
+        if not contacts[ref].active:
+            continue
         party = contacts[ref].lead_party if rung.audience == "lead" else milestone.responsible
         recipients = contacts[ref].of(party)
         if not recipients:

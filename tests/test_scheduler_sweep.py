@@ -232,3 +232,17 @@ def test_without_the_leader_lock_a_sweep_flags_but_leaves_reminders_to_the_leade
     assert (follower["delivering"], len(follower["flagged"]), follower["reminders"]) == (False, 1, [])
     assert (after["delivering"], len(after["flagged"]), len(after["reminders"])) == (True, 0, 1)
     assert event_types(service, REF).count("ReminderSent") == 1
+
+
+def test_a_terminated_agreement_is_neither_flagged_nor_chased(service: CommitmentService, database_url: str) -> None:
+    sign_with_milestones(service, REF, {"late": (AS_OF - timedelta(days=1), "PARTNER"),
+                                        "soon": (AS_OF + timedelta(days=3), "PARTNER")})
+    add_contact(service, REF, "PARTNER", "log", "partner-desk")
+    service.terminate(REF, c.CloseAgreement(on=date(2026, 11, 1), reason="superseded",
+                                            effective_on=date(2026, 11, 1)), actor="test")
+    before = event_types(service, REF)
+
+    report = sweep(service, scheduler_settings(database_url))
+
+    assert (report["flagged"], report["reminders"], report["unreachable"]) == ([], [], [])
+    assert event_types(service, REF) == before
