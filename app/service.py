@@ -17,7 +17,8 @@ from eventsourcing.persistence import RecordConflictError
 from app import commands as c
 from app.errors import AgreementExists, AgreementNotFound, ConcurrencyConflict, StaleVersion
 from app.ledger import AgreementLedger, parse_database_url
-from app.presenters import agreement_state, agreement_summary, history_entry
+from app.presenters import agreement_state, history_entry
+from app.readmodels import ReadModels
 from app.settings import Settings
 from domain.agreement import Agreement, agreement_id
 from domain.errors import DomainError
@@ -54,8 +55,20 @@ class CommitmentService:
             cache_size=settings.aggregate_cache_size,
             lock_timeout=settings.sqlite_lock_timeout,
         )
+        self._views: ReadModels | None = None
+        self._views_lock = threading.Lock()
+
+    @property
+    def views(self) -> ReadModels:
+        """The read models (issue 3), built on first use on this service's ledger."""
+        with self._views_lock:
+            if self._views is None:
+                self._views = ReadModels(self.settings, ledger=self.ledger)
+            return self._views
 
     def close(self) -> None:
+        if self._views is not None:
+            self._views.close()
         self.ledger.close()
 
     def today(self) -> date:
@@ -192,8 +205,9 @@ class CommitmentService:
         return (history_entry(event) for event in self.ledger.events.get(agreement_uuid))
 
     def list_agreements(self) -> list[dict[str, Any]]:
-        """One summary row per agreement, in signing order."""
-        return [agreement_summary(self.agreement(ref), self.today()) for ref in self.refs()]
+        """One summary row per agreement, in signing order: from the read models, caught up first."""
+        self.views.catch_up()
+        return self.views.list_agreements(self.today())
 
     def refs(self) -> list[str]:
         """Every agreement's reference, in signing order (read from the log, not by replaying agreements)."""

@@ -45,3 +45,6 @@ class Settings(BaseSettings):
     scheduler_interval_seconds: float = Field(default=3600.0, ge=1)
     scheduler_lock_wait_seconds: float = Field(default=60.0, ge=0)
     scheduler_standby_poll_seconds: float = Field(default=15.0, gt=0)
+
+    # Issue 3: projections (read models).
+    projection_batch_size: int = Field(default=500, ge=1, le=10000)
