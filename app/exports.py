@@ -7,17 +7,21 @@ import binascii
 import csv
 import json
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError, StoredEvent
+from eventsourcing.sqlite import SQLiteApplicationRecorder
 
 from app.audit.store import StoredRow, stored_rows
 from app.audit.verify import ChainVerifier, decoder_of
 from app.ocds import ocds_record
 from app.presenters import agreement_state
 from domain.agreement import agreement_id
+
+IMPORT_BATCH = 500
 
 
 class BadImport(ValueError):
@@ -58,29 +62,52 @@ def _log_line(row: StoredRow, decode: Callable[[bytes], Any]) -> dict[str, Any]:
 
 
 def import_jsonl(service: Any, path: Path) -> dict[str, int]:
-    """Restore an exported log into an empty database, in one transaction, only if every chain verifies."""
-    verifier = ChainVerifier(decoder_of(service.ledger.mapper))
-    events: list[StoredEvent] = []
-    for row in _read_log(path):
-        verifier.check(row)
-        events.append(StoredEvent(UUID(hex=row.originator_id), int(str(row.originator_version)), row.topic, row.state))
-    report = verifier.report()
-    if not report.ok:
-        msg = (f"{path} does not verify ({len(report.problems)} problems), nothing imported; "
-               f"first: {report.problems[0]}")
-        raise BadImport(msg)
-    if not events:
-        msg = f"{path} holds no events"
-        raise BadImport(msg)
-    if service.ledger.recorder.max_notification_id():
+    """Restore an exported log into an empty database: one transaction, rolled back at the first line that fails.
+
+    Each line is verified (its chain, exactly as `audit verify` checks the store) before
+    it is written, so a log that does not verify leaves the database as it was; and the
+    log is streamed in batches, so memory does not grow with its length.
+    """
+    recorder = service.ledger.recorder
+    if recorder.max_notification_id():
         msg = "the database already holds events; import only restores into an empty database"
         raise BadImport(msg)
+    verifier = ChainVerifier(decoder_of(service.ledger.mapper))
     try:
-        service.ledger.recorder.insert_events(events)
+        with _one_transaction(recorder) as insert:
+            batch: list[StoredEvent] = []
+            for row in _read_log(path):
+                verifier.check(row)
+                if verifier.problems:
+                    msg = f"{path} does not verify, nothing imported: {verifier.problems[0]}"
+                    raise BadImport(msg)
+                batch.append(StoredEvent(UUID(hex=row.originator_id), int(str(row.originator_version)),
+                                         row.topic, row.state))
+                if len(batch) == IMPORT_BATCH:
+                    insert(batch)
+                    batch = []
+            if verifier.events_checked == 0:
+                msg = f"{path} holds no events"
+                raise BadImport(msg)
+            if batch:
+                insert(batch)
     except IntegrityError:
         msg = "the database already holds some of these events (another writer?); nothing imported"
         raise BadImport(msg) from None
+    report = verifier.report()
     return {"events": report.events_checked, "agreements": report.agreements_checked}
+
+
+@contextmanager
+def _one_transaction(recorder: Any) -> Iterator[Callable[[list[StoredEvent]], object]]:
+    """Insert batches of stored events with the library recorder's own statements, all in one transaction."""
+    if isinstance(recorder, SQLiteApplicationRecorder):
+        with recorder.datastore.transaction(commit=True) as cursor:
+            yield lambda batch: recorder._insert_events(cursor, batch)
+        return
+    with recorder.datastore.get_connection() as connection, connection.transaction(), connection.cursor() as cursor:
+        # The PostgreSQL recorder's insert takes its table lock, so readers never skip these ids.
+        yield lambda batch: recorder._insert_stored_events(cursor, batch)
 
 
 def _read_log(path: Path) -> Iterator[StoredRow]:

@@ -160,7 +160,8 @@ def test_import_refuses_a_log_that_does_not_verify_and_writes_nothing(sqlite_url
     target = f"sqlite:///{tmp_path / 'target.db'}"
     done = run(target, "import", str(tampered))
     assert done.returncode == 2
-    assert done.stderr.startswith(f"error: {tampered} does not verify (1 problems), nothing imported; first: agreement ")
+    assert done.stderr.startswith(f"error: {tampered} does not verify, nothing imported: agreement ")
+    assert done.stderr.endswith(": the event's content does not match its hash: it was edited\n")
     assert done.stderr.count("\n") == 1
     assert json.loads(ok(target, "audit", "verify", "--json"))["events_checked"] == 0
 
