@@ -1,4 +1,4 @@
-"""CLI read commands: list, show, history; and the demo loader."""
+"""CLI read commands: list, show, history, overdue, portfolio; and the demo loader."""
 
 from __future__ import annotations
 
@@ -30,6 +30,8 @@ def register(app: typer.Typer) -> None:
     app.command("show")(show)
     app.command("history")(history)
     app.command("demo")(demo)
+    app.command("overdue")(overdue)
+    app.command("portfolio")(portfolio)
 
 
 def list_agreements(ctx: typer.Context, as_json: Json = False) -> None:
@@ -44,6 +46,58 @@ def list_agreements(ctx: typer.Context, as_json: Json = False) -> None:
     for row in rows:
         table.add_row(row["ref"], row["kind"], row["status"], row["ends_on"], _money(row["allocated"]),
                       _money(row["disbursed"]), str(row["milestones_open"]), str(row["overdue_count"]))
+    console.print(table)
+
+
+def overdue(ctx: typer.Context,
+            as_of: Annotated[str | None, typer.Option("--as-of", help="The day to judge on (default: today).")] = None,
+            as_json: Json = False) -> None:
+    """Open milestones of active agreements that are past due (from the read models, caught up first)."""
+    service = runtime(ctx).service()
+    day = parse_date(as_of, "--as-of") or service.today()
+    service.views.catch_up()
+    rows: list[dict[str, Any]] = [{"agreement_ref": r.agreement_ref, "milestone_id": r.milestone_id, "title": r.title,
+             "due_on": r.due_on.isoformat(), "days_overdue": r.days_overdue, "responsible": r.responsible}
+            for r in service.views.overdue(day)]
+    if as_json:
+        print_json(rows)
+        return
+    table = Table(title=f"Overdue on {day}")
+    for column in ("agreement", "milestone", "title", "due", "days", "responsible"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(r["agreement_ref"], r["milestone_id"], r["title"], r["due_on"], str(r["days_overdue"]),
+                      r["responsible"])
+    console.print(table)
+
+
+def portfolio(ctx: typer.Context, short_name: str,
+              as_of: Annotated[str | None, typer.Option("--as-of", help="The day to judge overdue on.")] = None,
+              as_json: Json = False) -> None:
+    """One party's agreements and the milestones it is responsible for."""
+    service = runtime(ctx).service()
+    day = parse_date(as_of, "--as-of") or service.today()
+    service.views.catch_up()
+    found = service.views.portfolio(short_name, day)
+    if found is None:
+        fail(f"{short_name} is not a party to any agreement")
+    if as_json:
+        print_json(found)
+        return
+    console.print(f"[bold]{short_name}[/bold]: {len(found['agreements'])} agreement(s), "
+                  f"{found['milestones_open']} open milestone(s), {found['overdue_count']} overdue on {day}")
+    table = Table(title="Agreements")
+    for column in ("ref", "role", "kind", "status", "ends"):
+        table.add_column(column)
+    for a in found["agreements"]:
+        table.add_row(a["ref"], a["role"], a["kind"], a["status"], a["ends_on"])
+    console.print(table)
+    table = Table(title="Milestones it is responsible for")
+    for column in ("agreement", "milestone", "due", "status", "%", "overdue"):
+        table.add_column(column)
+    for m in found["milestones"]:
+        table.add_row(m["agreement_ref"], m["milestone_id"], m["due_on"], m["status"], str(m["percent"]),
+                      "yes" if m["overdue"] else "")
     console.print(table)
 
 
