@@ -6,6 +6,7 @@ import sys
 from typing import Annotated
 
 import typer
+from eventsourcing.persistence import PersistenceError
 from pydantic import ValidationError
 from typer.exceptions import TyperException
 
@@ -55,6 +56,9 @@ def main(argv: list[str] | None = None) -> None:
         _fail(validation_message(e))
     except (DomainError, ApplicationError, BadDatabaseURL) as e:
         _fail(str(e))
+    except PersistenceError as e:
+        # The store named by --db cannot be opened or used (no such directory, server down, locked).
+        _fail(f"database error: {e}")
 
 
 def _fail(message: str) -> None:

@@ -175,10 +175,12 @@ def milestone_complete(ctx: typer.Context, ref: str, milestone_id: str,
                        actor: Actor = DEFAULT_ACTOR, effective_on: EffectiveOn = None, source: Source = None,
                        command_id: CommandId = None, as_json: Json = False) -> None:
     """Complete a milestone, possibly back-dated."""
-    command = build(c.CompleteMilestone, {"completed_on": on or effective_on, "evidence": evidence,
+    service = runtime(ctx).service()
+    # With neither date given it was completed today, in the configured time zone.
+    completed_on = on or effective_on or service.today().isoformat()
+    command = build(c.CompleteMilestone, {"completed_on": completed_on, "evidence": evidence,
                                           **_meta(effective_on or on, source, command_id)})
-    report_write(runtime(ctx).service().complete_milestone(ref, milestone_id, command, actor=actor), as_json,
-                 "milestone completed on")
+    report_write(service.complete_milestone(ref, milestone_id, command, actor=actor), as_json, "milestone completed on")
 
 
 @milestone_app.command("reschedule")

@@ -1,0 +1,325 @@
+"""The `commitments` command line, end to end: the installed console script in a subprocess, on a real database."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+pytestmark = pytest.mark.slow  # every test starts real processes
+
+COMMITMENTS = Path(sys.executable).parent / "commitments"
+DEMO_REFS = ["made-in-morocco", "industrial-innovation-support", "mta-contract-programme", "pharma-local-manufacturing",
+             "rail-test-platform"]
+HISTORY_KEYS = {"version", "type", "recorded_at", "effective_on", "actor", "data", "hash", "prev_hash"}
+
+
+@dataclass(frozen=True)
+class Run:
+    code: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+
+def commitments(db: str, *args: str, cwd: Path | None = None) -> Run:
+    """Run the installed console script once, as a user would, and check it never shows a traceback."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COMMITMENTS_")}
+    env.update({"COLUMNS": "200", "COMMITMENTS_ACTOR": "cli:test"})
+    done = subprocess.run([str(COMMITMENTS), "--db", db, *args], capture_output=True, text=True, env=env, cwd=cwd,
+                          timeout=60, check=False)
+    assert "Traceback" not in done.stderr
+    return Run(done.returncode, done.stdout, done.stderr)
+
+
+def ok(db: str, *args: str) -> Run:
+    run = commitments(db, *args)
+    assert (run.code, run.stderr) == (0, ""), run.stderr
+    return run
+
+
+def stored(db: str) -> list[tuple[Any, ...]]:
+    """Every row of the event store and the snapshot store, to show that a refused command wrote nothing."""
+    if db.startswith("sqlite:///"):
+        with sqlite3.connect(db.removeprefix("sqlite:///")) as conn:
+            return [*conn.execute("SELECT rowid, * FROM stored_events ORDER BY rowid"),
+                    *conn.execute("SELECT * FROM stored_snapshots ORDER BY originator_id, originator_version")]
+    with psycopg.connect(db) as conn:
+        return [*conn.execute("SELECT * FROM commitments_events ORDER BY notification_id"),
+                *conn.execute("SELECT * FROM commitments_snapshots ORDER BY originator_id, originator_version")]
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'commitments.db'}"
+
+
+@pytest.fixture(scope="module")
+def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One demo load per module; each test gets its own copy of the file (the closed store holds no WAL)."""
+    path = tmp_path_factory.mktemp("demo") / "commitments.db"
+    ok(f"sqlite:///{path}", "demo")
+    assert not Path(f"{path}-wal").exists() or Path(f"{path}-wal").stat().st_size == 0
+    return path
+
+
+@pytest.fixture
+def demo_db(demo_template: Path, tmp_path: Path) -> str:
+    path = tmp_path / "commitments.db"
+    shutil.copyfile(demo_template, path)
+    return f"sqlite:///{path}"
+
+
+def check_demo(db: str) -> None:
+    """The issue's done-when list for the demo, on whichever store `db` names."""
+    first = ok(db, "demo", "--json").json()
+    assert first["refs"] == sorted(DEMO_REFS)
+    assert first["events_written"] > 0
+    listed = ok(db, "list", "--json").json()
+    assert [row["ref"] for row in listed] == DEMO_REFS
+    before = stored(db)
+    assert len(before) >= first["events_written"]
+    assert ok(db, "demo", "--json").json() == {"refs": sorted(DEMO_REFS), "events_written": 0}
+    assert stored(db) == before
+
+
+def test_demo_then_list_shows_the_five_refs_and_a_second_demo_adds_nothing(db: str) -> None:
+    check_demo(db)
+
+
+def test_list_without_json_is_a_table_for_people(demo_db: str) -> None:
+    out = ok(demo_db, "list").stdout
+    for ref in DEMO_REFS:
+        assert ref in out
+    assert "900,000,000 MAD" in out
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(out)
+
+
+def test_history_shows_every_event_with_its_dates_actor_facts_and_chain(demo_db: str) -> None:
+    entries = ok(demo_db, "history", "rail-test-platform", "--json").json()
+    assert [e["type"] for e in entries] == ["AgreementSigned", "MilestonePlanned", "MilestonePlanned", "MilestonePlanned",
+                                            "MilestoneProgressReported"]
+    assert all(set(e) >= HISTORY_KEYS for e in entries)
+    assert [e["version"] for e in entries] == [1, 2, 3, 4, 5]
+    assert [e["prev_hash"] for e in entries] == ["0" * 64] + [e["hash"] for e in entries[:-1]]
+    assert {e["actor"] for e in entries} == {"demo-loader"}
+    assert [e["effective_on"] for e in entries] == ["2025-11-03"] * 4 + ["2026-04-15"]
+    assert [e["data"].get("milestone_id") for e in entries] == [None, "feasibility-study", "site-designation",
+                                                                 "test-bench-commissioning", "feasibility-study"]
+    assert entries[1]["data"]["due_on"] == "2026-06-30"
+    assert entries[4]["data"]["percent"] == 40
+    assert entries[0]["recorded_at"] <= entries[4]["recorded_at"]
+
+
+def test_show_gives_the_extended_term_and_the_900_million_allocation(demo_db: str) -> None:
+    state = ok(demo_db, "show", "industrial-innovation-support", "--json").json()
+    assert state["term"]["ends_on"] == "2028-12-31"
+    assert state["funding"]["MAD"]["allocated"] == "900000000"
+    assert [(a["amount"], a["currency"]) for a in state["allocations"]] == [("900000000", "MAD")]
+    assert state["beneficiaries"] == ["المقاولات الناشئة / startups",
+                                      "الشركات العاملة في صناعة الألعاب الإلكترونية / video-game companies"]
+    assert state["kind"] == "annex"
+
+
+def test_rail_test_platform_has_an_overdue_milestone_on_2026_11_29(demo_db: str) -> None:
+    state = ok(demo_db, "show", "rail-test-platform", "--json").json()
+    overdue = [m["milestone_id"] for m in state["milestones"]
+               if m["status"] in ("planned", "in_progress") and m["due_on"] < "2026-11-29"]
+    assert overdue == ["feasibility-study", "site-designation"]
+
+
+def sign_file(tmp_path: Path, **changes: Any) -> str:
+    body = {
+        "ref": "tanger-med-logistics", "kind": "convention",
+        "title": {"ar": "اتفاقية", "fr": "Convention logistique", "en": "Logistics convention"},
+        "parties": [{"short_name": "MIC", "role": "lead", "name": {"ar": "وزارة", "fr": "Ministère", "en": "Ministry"}},
+                    {"short_name": "TMSA", "name": {"ar": "طنجة المتوسط", "fr": "TMSA", "en": "TMSA"}}],
+        "signed_on": "2026-01-15", "place": "Tanger", "occasion": "Port day",
+        "starts_on": "2026-01-15", "ends_on": "2027-12-31", **changes,
+    }
+    path = tmp_path / "agreement.json"
+    path.write_text(json.dumps(body, ensure_ascii=False), encoding="utf-8")
+    return str(path)
+
+
+def test_write_commands_record_facts_and_a_repeated_command_id_writes_nothing(db: str, tmp_path: Path) -> None:
+    ref = "tanger-med-logistics"
+    meta = ("--actor", "official:mic", "--json")
+    assert ok(db, "sign", sign_file(tmp_path), "--command-id", "sign-1", "--effective-on", "2026-01-15", *meta).json() == {
+        "ref": ref, "version": 1, "position": 1}
+    steps = [
+        ("extend", ref, "--until", "2028-12-31", "--instrument", "avenant 1", "--reason", "works delayed"),
+        ("add-beneficiaries", ref, "--beneficiary", "startups", "--beneficiary", "SMEs", "--fund", "logistics fund"),
+        ("fund", ref, "--amount", "1000000.50", "--fund", "logistics fund", "--purpose", "studies", "--fiscal-year", "2026"),
+        ("disburse", ref, "--amount", "250000", "--value-date", "2026-03-01", "--tranche", "T1"),
+        ("milestone", "plan", ref, "study", "--title", "Traffic study", "--due", "2026-06-30", "--responsible", "TMSA",
+         "--kind", "study", "--effective-on", "2026-01-15"),
+        ("milestone", "plan", ref, "works", "--title", "Works", "--due", "2027-06-30", "--responsible", "MIC"),
+        ("milestone", "plan", ref, "audit", "--title", "Audit", "--due", "2027-09-30", "--responsible", "MIC"),
+        ("milestone", "progress", ref, "study", "--percent", "50", "--note", "draft delivered"),
+        ("milestone", "complete", ref, "study", "--evidence", "final report", "--on", "2026-06-25"),
+        ("milestone", "reschedule", ref, "works", "--due", "2027-12-31", "--reason", "permits"),
+        ("milestone", "cancel", ref, "audit", "--reason", "merged into works"),
+        ("contact", "add", ref, "TMSA", "--channel", "email", "--address", "pmo@tmsa.ma"),
+    ]
+    for version, step in enumerate(steps, start=2):
+        assert ok(db, *step, *meta).json() == {"ref": ref, "version": version, "position": version}
+    assert ok(db, "fund", ref, "--amount", "5", "--fund", "f", "--purpose", "p", "--command-id", "fund-2", *meta).json() == {
+        "ref": ref, "version": 14, "position": 14}
+    before = stored(db)
+    assert ok(db, "fund", ref, "--amount", "5", "--fund", "f", "--purpose", "p", "--command-id", "fund-2", *meta).json() == {
+        "ref": ref, "version": 14, "position": 14}
+    assert ok(db, "sign", sign_file(tmp_path), "--command-id", "sign-1", *meta).json() == {"ref": ref, "version": 1,
+                                                                                           "position": 1}
+    assert stored(db) == before
+
+    state = ok(db, "show", ref, "--json").json()
+    assert state["term"] == {"starts_on": "2026-01-15", "ends_on": "2028-12-31"}
+    assert state["funding"] == {"MAD": {"allocated": "1000005.50", "disbursed": "250000"}}
+    assert state["beneficiaries"] == ["startups", "SMEs"]
+    assert [(m["milestone_id"], m["status"], m["due_on"], m["completed_on"]) for m in state["milestones"]] == [
+        ("study", "completed", "2026-06-30", "2026-06-25"), ("audit", "cancelled", "2027-09-30", None),
+        ("works", "planned", "2027-12-31", None)]
+    history = ok(db, "history", ref, "--json").json()
+    assert {e["actor"] for e in history} == {"official:mic"}
+    assert history[9]["effective_on"] == "2026-06-25"
+
+    ok(db, "terminate", ref, "--on", "2026-11-01", "--reason", "port works cancelled")
+    refused = commitments(db, "fund", ref, "--amount", "5", "--fund", "f", "--purpose", "p")
+    assert (refused.code, refused.stderr) == (2, f"error: agreement {ref} is terminated; it takes no new facts\n")
+
+
+def test_a_milestone_completed_without_a_date_is_completed_today(demo_db: str) -> None:
+    ok(demo_db, "milestone", "complete", "rail-test-platform", "site-designation", "--evidence", "decree published")
+    state = ok(demo_db, "show", "rail-test-platform", "--json").json()
+    [site] = [m for m in state["milestones"] if m["milestone_id"] == "site-designation"]
+    history = ok(demo_db, "history", "rail-test-platform", "--json").json()
+    assert site["status"] == "completed"
+    assert site["completed_on"] == history[-1]["effective_on"] == history[-1]["recorded_at"][:10]
+
+
+BAD_INPUT = [
+    pytest.param(("show", "no-such-ref"), "error: no agreement with ref 'no-such-ref'", id="unknown-ref-show"),
+    pytest.param(("history", "no-such-ref", "--json"), "error: no agreement with ref 'no-such-ref'", id="unknown-ref-history"),
+    pytest.param(("fund", "no-such-ref", "--amount", "5", "--fund", "f", "--purpose", "p"),
+                 "error: no agreement with ref 'no-such-ref'", id="unknown-ref-write"),
+    pytest.param(("milestone", "progress", "rail-test-platform", "no-such-milestone", "--percent", "50", "--note", "n"),
+                 "error: rail-test-platform has no milestone 'no-such-milestone'", id="unknown-milestone"),
+    pytest.param(("disburse", "industrial-innovation-support", "--amount", "5", "--value-date", "2026-02-30",
+                  "--tranche", "T2"),
+                 "error: value_date: Input should be a valid date or datetime, day value is outside expected range",
+                 id="bad-date"),
+    pytest.param(("extend", "rail-test-platform", "--until", "31/12/2030", "--instrument", "a", "--reason", "r"),
+                 "error: ends_on: Input should be a valid date or datetime, invalid character in year",
+                 id="bad-date-format"),
+    pytest.param(("show", "rail-test-platform", "--as-of", "2026-13-01"),
+                 "error: --as-of: '2026-13-01' is not a date; use YYYY-MM-DD", id="bad-as-of"),
+    pytest.param(("fund", "rail-test-platform", "--amount", "-5", "--fund", "f", "--purpose", "p"),
+                 "error: amount: Input should be greater than 0", id="negative-amount"),
+    pytest.param(("disburse", "industrial-innovation-support", "--amount", "-150000000", "--value-date", "2026-07-01",
+                  "--tranche", "T2"), "error: amount: Input should be greater than 0", id="negative-disbursement"),
+    pytest.param(("fund", "rail-test-platform", "--amount", "10.001", "--fund", "f", "--purpose", "p"),
+                 "error: amount: Decimal input should have no more than 2 decimal places", id="sub-cent-amount"),
+    pytest.param(("disburse", "industrial-innovation-support", "--amount", "750000000.01", "--value-date", "2026-07-01",
+                  "--tranche", "T2"),
+                 "error: disbursing 750000000.01 MAD would exceed the allocation: 900000000 allocated, "
+                 "150000000 already disbursed", id="over-disbursement"),
+    pytest.param(("extend", "industrial-innovation-support", "--until", "2027-12-31", "--instrument", "a", "--reason", "r"),
+                 "error: an extension must end after the current term (2028-12-31); got 2027-12-31", id="shortening"),
+    pytest.param(("milestone", "progress", "rail-test-platform", "feasibility-study", "--percent", "10", "--note", "n"),
+                 "error: progress on feasibility-study would fall from 40% to 10%; give a reason", id="progress-decrease"),
+    pytest.param(("milestone", "complete", "made-in-morocco", "label-charter", "--evidence", "again"),
+                 "error: milestone label-charter of made-in-morocco is completed", id="completed-twice"),
+    pytest.param(("fund", "rail-test-platform", "--amount", "5", "--fund", "f", "--purpose", "p", "--colour", "red"),
+                 "error: No such option: --colour (Possible options: --actor, --source)", id="unknown-option"),
+    pytest.param(("milestone", "plan", "rail-test-platform", "m1", "--title", "t", "--due", "2027-01-01",
+                  "--responsible", "CGEM"),
+                 "error: CGEM is not a party to rail-test-platform (parties: MIC, ONCF, MTI)", id="unknown-party"),
+    pytest.param(("frobnicate",), "error: No such command 'frobnicate'.", id="unknown-command"),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), BAD_INPUT)
+def test_bad_input_gives_one_line_exit_2_and_writes_nothing(demo_db: str, args: tuple[str, ...], message: str) -> None:
+    before = stored(demo_db)
+    run = commitments(demo_db, *args)
+    assert (run.code, run.stderr, run.stdout) == (2, message + "\n", "")
+    assert stored(demo_db) == before
+
+
+def test_an_unknown_field_in_the_sign_file_is_refused(demo_db: str, tmp_path: Path) -> None:
+    db = demo_db
+    before = stored(db)
+    run = commitments(db, "sign", sign_file(tmp_path, colour="red"))
+    assert (run.code, run.stderr, run.stdout) == (2, "error: colour: Extra inputs are not permitted\n", "")
+    run = commitments(db, "sign", sign_file(tmp_path, parties=[{"short_name": "MIC", "name": {"ar": "a", "fr": "b", "en": "c"},
+                                                                 "is_admin": True}]))
+    assert (run.code, run.stderr) == (2, "error: parties.0.is_admin: Extra inputs are not permitted\n")
+    assert stored(db) == before
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ("{", "is not valid JSON: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)"),
+    ("[]", "must hold one JSON object"),
+])
+def test_a_sign_file_that_is_not_a_json_object_is_refused(db: str, tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "agreement.json"
+    path.write_text(content, encoding="utf-8")
+    run = commitments(db, "sign", str(path))
+    assert (run.code, run.stderr) == (2, f"error: {path} {message}\n")
+
+
+@pytest.mark.parametrize(("url", "message"), [
+    ("mysql://localhost/x", "error: database URL must start with sqlite:/// or postgresql://, got 'mysql://localhost/x'"),
+    ("sqlite:///{tmp}/no-such-dir/x.db", "error: database error: unable to open database file"),
+])
+def test_a_database_that_cannot_be_used_gives_one_line(tmp_path: Path, url: str, message: str) -> None:
+    run = commitments(url.format(tmp=tmp_path), "list", "--json")
+    assert (run.code, run.stderr, run.stdout) == (2, message + "\n", "")
+
+
+def test_the_default_database_is_commitments_db_in_the_current_directory(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COMMITMENTS_")}
+    done = subprocess.run([str(COMMITMENTS), "demo"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60,
+                          check=False)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert (tmp_path / "commitments.db").is_file()
+    assert len(ok(f"sqlite:///{tmp_path / 'commitments.db'}", "list", "--json").json()) == 5
+
+
+# The same CLI on PostgreSQL: a subset, through --db postgresql://...
+
+def test_demo_on_postgresql(postgres_url: str) -> None:
+    check_demo(postgres_url)
+    state = ok(postgres_url, "show", "industrial-innovation-support", "--json").json()
+    assert (state["term"]["ends_on"], state["funding"]["MAD"]["allocated"]) == ("2028-12-31", "900000000")
+    entries = ok(postgres_url, "history", "rail-test-platform", "--json").json()
+    assert [e["prev_hash"] for e in entries[1:]] == [e["hash"] for e in entries[:-1]]
+
+
+def test_bad_input_on_postgresql_writes_nothing(postgres_url: str) -> None:
+    ok(postgres_url, "demo")
+    before = stored(postgres_url)
+    for args, message in [
+        (("disburse", "industrial-innovation-support", "--amount", "750000000.01", "--value-date", "2026-07-01",
+          "--tranche", "T2"),
+         "error: disbursing 750000000.01 MAD would exceed the allocation: 900000000 allocated, 150000000 already disbursed"),
+        (("show", "no-such-ref", "--json"), "error: no agreement with ref 'no-such-ref'"),
+        (("fund", "rail-test-platform", "--amount", "-1", "--fund", "f", "--purpose", "p"),
+         "error: amount: Input should be greater than 0"),
+    ]:
+        run = commitments(postgres_url, *args)
+        assert (run.code, run.stderr, run.stdout) == (2, message + "\n", "")
+    assert stored(postgres_url) == before
