@@ -151,3 +151,28 @@ def test_an_agreement_moved_to_another_id_is_detected(service: CommitmentService
         (other.hex, 5, EDITED),
         (other.hex, 5, "versions 1 to 4 are missing before this event: deleted, or moved later in the log"),
     ]
+
+
+def test_an_edited_snapshot_is_detected(database_url: str) -> None:
+    from app.settings import Settings
+
+    service = CommitmentService(Settings(database_url=database_url, snapshot_interval=2))
+    try:
+        from app.demo import load_demo
+
+        load_demo(service)
+        assert verify_store(service).ok
+        tamper = Tamperer(service)
+        snapshots = service.ledger.snapshots
+        assert snapshots is not None
+        table = snapshots.recorder.events_table_name
+        rows = tamper.fetch(f"SELECT state FROM {table} WHERE originator_id=:oid AND originator_version=4",
+                            oid=tamper.oid(RAIL))
+        state = bytes(rows[0][0])
+        assert b'"due_on":{"_type_":"date_iso","_data_":"2026-06-30"}' in state
+        tamper.execute(f"UPDATE {table} SET state=:state WHERE originator_id=:oid AND originator_version=4",
+                       state=state.replace(b'"_data_":"2026-06-30"', b'"_data_":"2027-06-30"', 1), oid=tamper.oid(RAIL))
+        assert problems(service) == [
+            (RAIL, 4, "the snapshot at this version differs from the state its events give: it was edited")]
+    finally:
+        service.close()

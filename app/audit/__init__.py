@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.audit.digest import Digest, MalformedDigest, parse_digest, root_of
+from app.audit.snapshots import snapshot_problems
 from app.audit.store import stored_rows
 from app.audit.verify import ChainVerifier, Problem, Report, decoder_of
 
@@ -19,9 +20,16 @@ def _rows(service: Any) -> Any:
     return stored_rows(service.settings.database_url, service.ledger.events_table)
 
 
+def _checked(service: Any, covered: dict[str, int] | None = None) -> Report:
+    """Every chain, then every snapshot against a replay of its (verified) events."""
+    report = _verifier(service, covered).check_all(_rows(service))
+    report.problems.extend(snapshot_problems(service, report))
+    return report
+
+
 def verify_store(service: Any, digest: Digest | None = None) -> Report:
     """Recompute every chain; with a digest, also prove that every head it covers is still there, unchanged."""
-    report = _verifier(service, digest.heads if digest else None).check_all(_rows(service))
+    report = _checked(service, digest.heads if digest else None)
     if digest is not None:
         report.problems.extend(_digest_problems(report, digest))
     return report
@@ -29,7 +37,7 @@ def verify_store(service: Any, digest: Digest | None = None) -> Report:
 
 def take_digest(service: Any) -> tuple[Report, Digest | None]:
     """A digest over the heads of all chains, taken only if every chain verifies (a digest must not bless a broken store)."""
-    report = _verifier(service).check_all(_rows(service))
+    report = _checked(service)
     if not report.ok:
         return report, None
     heads = {a: h.version for a, h in report.heads.items()}
