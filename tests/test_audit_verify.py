@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from app.audit import verify_store
+from app.demo import load_demo
 from app.service import CommitmentService
+from app.settings import Settings
 from domain.agreement import agreement_id
 from tests.audit_support import Tamperer, demo_service
 
@@ -154,17 +157,12 @@ def test_an_agreement_moved_to_another_id_is_detected(service: CommitmentService
 
 
 def test_an_edited_snapshot_is_detected(database_url: str) -> None:
-    from app.settings import Settings
-
     service = CommitmentService(Settings(database_url=database_url, snapshot_interval=2))
     try:
-        from app.demo import load_demo
-
         load_demo(service)
         assert verify_store(service).ok
         tamper = Tamperer(service)
-        snapshots = service.ledger.snapshots
-        assert snapshots is not None
+        snapshots: Any = service.ledger.snapshots
         table = snapshots.recorder.events_table_name
         rows = tamper.fetch(f"SELECT state FROM {table} WHERE originator_id=:oid AND originator_version=4",
                             oid=tamper.oid(RAIL))
