@@ -1,0 +1,92 @@
+"""Figure: projection catch-up into all views (events/s), over a raw read and decode of the same notifications.
+
+The raw read is the floor any projection has to stand on: `select_notifications` in
+batches, and the library's mapper turning each row back into a domain event. It is timed
+just before and just after the catch-up, and the mean of the two is the baseline.
+"""
+
+from __future__ import annotations
+
+import importlib
+from datetime import date
+from pathlib import Path
+from typing import Any, Protocol
+
+from app.service import CommitmentService
+from bench import Figure, Sizes, not_measured
+from bench.command_path import service_at
+from bench.store import StoreWriter, due_dates_around, history, write_agreements
+from bench.timing import seconds
+
+NAME = "catch_up_vs_raw_read"
+BASELINE = "raw read and decode of the same notifications (select_notifications + mapper.to_domain_event)"
+EVENTS_PER_AGREEMENT = 40
+READ_BATCH = 1_000
+
+
+class Views(Protocol):
+    """The projections' ReadModels (issue 3), as far as the benchmark uses them."""
+
+    def catch_up(self) -> int: ...
+    def overdue(self, as_of: date) -> list[Any]: ...
+    def close(self) -> None: ...
+
+
+class ViewsMissing(Exception):
+    """The read models are not in the tree (yet)."""
+
+
+def read_models(service: CommitmentService) -> Views:
+    """`service.views` if the projections are wired in, else `app.readmodels.ReadModels(settings)`."""
+    views: Views | None = getattr(service, "views", None)
+    if views is not None:
+        return views
+    try:
+        module: Any = importlib.import_module("app.readmodels")
+    except ImportError as e:
+        msg = f"app.readmodels is not in the tree ({e})"
+        raise ViewsMissing(msg) from None
+    built: Views = module.ReadModels(service.settings)
+    return built
+
+
+def raw_read(service: CommitmentService) -> int:
+    """Read and decode every notification, in batches, as a projection runner must."""
+    recorder, to_domain_event = service.ledger.recorder, service.ledger.mapper.to_domain_event
+    start, count = 1, 0
+    while True:
+        batch = recorder.select_notifications(start, READ_BATCH)
+        for notification in batch:
+            to_domain_event(notification)
+        count += len(batch)
+        if len(batch) < READ_BATCH:
+            return count
+        start = batch[-1].id + 1
+
+
+def fill(service: CommitmentService, events: int) -> None:
+    due = due_dates_around(date(2026, 11, 29), 4)
+    agreements = (history(f"catch-up-{i}", EVENTS_PER_AGREEMENT, 8, due) for i in range(events // EVENTS_PER_AGREEMENT + 1))
+    write_agreements([StoreWriter(service.ledger, limit=events)], agreements)
+
+
+def measure(sizes: Sizes, workdir: Path) -> list[Figure]:
+    service = service_at(workdir / "catch-up.db")
+    try:
+        try:
+            views = read_models(service)
+        except ViewsMissing as e:
+            return [not_measured(NAME, 0.25, "higher", BASELINE, str(e))]
+        try:
+            fill(service, sizes.catch_up_events)
+            events = service.max_position()
+            before = seconds(lambda: raw_read(service))
+            caught_up = seconds(views.catch_up)
+            after = seconds(lambda: raw_read(service))
+        finally:
+            views.close()
+    finally:
+        service.close()
+    raw_rate, view_rate = events / ((before + after) / 2), events / caught_up
+    note = f"{events:,} events: catch-up {view_rate:,.0f} events/s, raw read and decode {raw_rate:,.0f} events/s"
+    return [Figure(NAME, view_rate / raw_rate, 0.25, "higher", BASELINE, note)]
