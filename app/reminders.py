@@ -5,9 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import date
-from typing import cast
 
 from app import commands as c
 from app.ledger import sqlalchemy_url
@@ -102,46 +100,9 @@ def _command_id(prefix: str, key: str) -> str:
     return f"{prefix}:sha256:{hashlib.sha256(key.encode()).hexdigest()}"
 
 
-@dataclass(frozen=True)
-class DueRow:
-    agreement_ref: str
-    milestone_id: str
-    title: str
-    due_on: date
-    responsible: str
-
-
-class LedgerOverdueSource:
-    """Overdue and upcoming milestones read from the agreements themselves: used only when the service has no
-    read models (`service.views`). Correct, but it loads every agreement, so the views are preferred."""
-
-    def __init__(self, service: CommitmentService) -> None:
-        self.service = service
-
-    def catch_up(self) -> int:
-        return 0
-
-    def overdue(self, as_of: date) -> list[DueRow]:
-        return self._open(lambda due_on: due_on < as_of)
-
-    def open_milestones(self, due_from: date, due_to: date) -> list[DueRow]:
-        return self._open(lambda due_on: due_from <= due_on <= due_to)
-
-    def _open(self, due: Callable[[date], bool]) -> list[DueRow]:
-        rows: list[DueRow] = []
-        for ref in self.service.refs():
-            agreement = self.service.agreement(ref)
-            if agreement.status != "active":
-                continue
-            rows += [DueRow(ref, m.milestone_id, m.title, m.due_on, m.responsible)
-                     for m in agreement.milestones.values() if m.is_open and due(m.due_on)]
-        return sorted(rows, key=lambda r: (r.due_on, r.agreement_ref, r.milestone_id))
-
-
 def overdue_source(service: CommitmentService) -> OverdueSource:
-    """The projections' read models when the service has them, else the ledger-backed fallback."""
-    views = getattr(service, "views", None)
-    return cast(OverdueSource, views) if views is not None else LedgerOverdueSource(service)
+    """The projections' read models (issue 3), on the service's own ledger."""
+    return service.views
 
 
 def channels(settings: Settings) -> Mapping[str, Channel]:

@@ -42,7 +42,7 @@ def test_the_sweep_prints_what_it_flagged_and_sent(database: str) -> None:
 
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [
-        "sweep as of 2026-11-29: views caught up by 0 event(s)",
+        "sweep as of 2026-11-29: views caught up by 3 event(s)",  # signed, planned, contact added
         "flagged cli-test/study (due 2026-06-30)",
         "already flagged: 0",
         "sent escalation-30d for cli-test/study to lead-desk via log (1 attempt(s)): logged",
