@@ -6,14 +6,21 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Ref = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{1,79}$")]
 Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")]
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
-Money = Annotated[Decimal, Field(gt=0, max_digits=20, decimal_places=2, allow_inf_nan=False)]
+
+
+def plain_decimal(amount: Decimal) -> Decimal:
+    """`1e3` and `1000` are the same amount: store and show it as 1000, never in exponent form."""
+    return Decimal(format(amount, "f"))
+
+
+Money = Annotated[Decimal, Field(gt=0, max_digits=20, decimal_places=2, allow_inf_nan=False), AfterValidator(plain_decimal)]
 CommandId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 
 

@@ -315,3 +315,13 @@ def test_sqlite_connections_use_wal_and_full_synchronous_commits(sqlite_url: str
             assert (journal_mode, synchronous) == ("wal", 2)
     finally:
         service.close()
+
+
+def test_an_amount_in_exponent_form_is_stored_as_a_plain_decimal(service: CommitmentService) -> None:
+    service.sign(signing(), actor="a")
+    service.allocate_funding(REF, c.AllocateFunding.model_validate({"amount": "9e8", "fund": "f", "purpose": "p"}), actor="a")
+    service.disburse(REF, c.DisburseFunding.model_validate({"amount": "1.5E+2", "value_date": "2026-06-15", "tranche": "T1"}),
+                     actor="a")
+    assert service.show(REF)["funding"] == {"MAD": {"allocated": "900000000", "disbursed": "150"}}
+    assert [row[4]["amount"] for row in stored_rows(service)[1:]] == [Decimal(900000000), Decimal(150)]
+    assert [str(row[4]["amount"]) for row in stored_rows(service)[1:]] == ["900000000", "150"]
