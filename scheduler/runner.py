@@ -13,6 +13,7 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore  # type: ignore[
 from apscheduler.schedulers.background import BackgroundScheduler  # type: ignore[import-untyped]
 from apscheduler.triggers.interval import IntervalTrigger  # type: ignore[import-untyped]
 from sqlalchemy.engine import URL
+from sqlalchemy.exc import SQLAlchemyError
 
 from scheduler.sweep import SweepReport
 
@@ -128,12 +129,19 @@ class ReminderScheduler:
             self._supervise_once()
 
     def _supervise_once(self) -> None:
-        if self._scheduler is None:
-            if self.lock.acquire(0):
-                self._become_leader()
-        elif not self.lock.held():
-            log.error("scheduler lock lost; standing by until it can be taken again")
-            self._step_down()
+        try:
+            if self._scheduler is None:
+                if self.lock.acquire(0):
+                    self._become_leader()
+            elif not self.lock.held():
+                log.error("scheduler lock lost; standing by until it can be taken again")
+                self._step_down()
+        except SQLAlchemyError as e:
+            # The database is unreachable (the job store could not start): stand by and try again next poll,
+            # rather than hold the lock with no scheduler or let this thread die silently.
+            log.error("scheduler cannot run: %s", str(e).strip().splitlines()[0])
+            self._scheduler = None
+            self.lock.release()
 
     def _become_leader(self) -> None:
         scheduler = BackgroundScheduler(
