@@ -111,7 +111,7 @@ def channels(settings: Settings) -> Mapping[str, Channel]:
     return {
         "email": EmailChannel(SmtpConfig(settings.smtp_host, settings.smtp_port, settings.smtp_sender,
                                          settings.smtp_starttls, settings.smtp_user, password,
-                                         settings.smtp_timeout_seconds)),
+                                         settings.smtp_timeout_seconds, settings.smtp_ca_file)),
         "webhook": WebhookChannel(secret, settings.webhook_timeout_seconds),
         "log": LogChannel(),
     }

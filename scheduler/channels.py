@@ -7,6 +7,7 @@ import hmac
 import json
 import logging
 import smtplib
+import ssl
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -86,6 +87,7 @@ class SmtpConfig:
     user: str | None = None
     password: str | None = None
     timeout: float = 10.0
+    ca_file: str | None = None
 
 
 @dataclass(frozen=True)
@@ -106,7 +108,8 @@ class EmailChannel:
         try:
             with smtplib.SMTP(self.config.host, self.config.port, timeout=self.config.timeout) as smtp:
                 if self.config.starttls:
-                    smtp.starttls()
+                    # Verify the server's certificate (smtplib's default context would not).
+                    smtp.starttls(context=ssl.create_default_context(cafile=self.config.ca_file))
                 if self.config.user:
                     smtp.login(self.config.user, self.config.password or "")
                 smtp.send_message(email)

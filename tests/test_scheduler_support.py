@@ -8,6 +8,8 @@ import email.policy
 import hashlib
 import hmac
 import socket
+import ssl
+import subprocess
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -67,9 +69,11 @@ class Mailbox:
 
 
 @contextmanager
-def smtp_server(refuse_first: int = 0) -> Iterator[tuple[Mailbox, int]]:
+def smtp_server(refuse_first: int = 0, tls: ssl.SSLContext | None = None) -> Iterator[tuple[Mailbox, int]]:
+    """With `tls`, the server offers STARTTLS and refuses mail until the client has started it."""
     mailbox = Mailbox(refuse_first)
-    controller = Controller(mailbox, hostname="127.0.0.1", port=free_port())
+    controller = Controller(mailbox, hostname="127.0.0.1", port=free_port(), tls_context=tls,
+                            require_starttls=tls is not None)
     controller.start()
     try:
         yield mailbox, int(controller.port)
@@ -110,6 +114,15 @@ def webhook_server(secret: str = WEBHOOK_SECRET) -> Iterator[tuple[WebhookInbox,
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, made by the openssl command; the certificate is its own CA."""
+    cert, key = directory / "smtp.crt", directory / "smtp.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    return cert, key
 
 
 def scheduler_settings(database_url: str, smtp_port: int = 25, **overrides: Any) -> Settings:

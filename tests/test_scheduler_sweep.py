@@ -4,8 +4,11 @@ servers on loopback: overdue flags once per due date, the reminder ladder, chann
 from __future__ import annotations
 
 import json
+import shutil
+import ssl
 from collections.abc import Iterator
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,6 +26,7 @@ from tests.test_scheduler_support import (
     free_port,
     reminders,
     scheduler_settings,
+    self_signed_certificate,
     sign_with_milestones,
     smtp_server,
     webhook_server,
@@ -246,3 +250,24 @@ def test_a_terminated_agreement_is_neither_flagged_nor_chased(service: Commitmen
 
     assert (report["flagged"], report["reminders"], report["unreachable"]) == ([], [], [])
     assert event_types(service, REF) == before
+
+
+def test_starttls_verifies_the_server_certificate(sqlite_url: str, tmp_path: Path) -> None:
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl command is needed to make a test certificate")
+    service = CommitmentService(Settings(database_url=sqlite_url))
+    sign_with_milestones(service, REF, {"late": (AS_OF - timedelta(days=1), "PARTNER")})
+    add_contact(service, REF, "PARTNER", "email", "partner@example.ma")
+    cert, key = self_signed_certificate(tmp_path)
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(cert, key)
+    with smtp_server(tls=tls) as (mailbox, port):
+        untrusted = sweep(service, scheduler_settings(sqlite_url, port, smtp_starttls=True, reminder_max_attempts=1))
+        trusted = sweep(service, scheduler_settings(sqlite_url, port, smtp_starttls=True, smtp_ca_file=str(cert)))
+        received = mailbox.received()
+    service.close()
+
+    assert [(r["outcome"], "CERTIFICATE_VERIFY_FAILED" in r["detail"]) for r in untrusted["reminders"]] == [
+        ("failed", True)]
+    assert [(r["outcome"], r["attempts"]) for r in trusted["reminders"]] == [("sent", 1)]
+    assert received == [("partner@example.ma", "[commitments] sweep-test: late overdue since 2026-11-28")]
