@@ -2,8 +2,21 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AfterValidator, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def known_time_zone(name: str) -> str:
+    """An IANA time zone name such as Africa/Casablanca; anything else is a configuration error, not a traceback."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        msg = f"unknown time zone {name!r}; use an IANA name such as Africa/Casablanca"
+        raise ValueError(msg) from None
+    return name
 
 
 class Settings(BaseSettings):
@@ -12,7 +25,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="COMMITMENTS_", extra="ignore")
 
     database_url: str = "sqlite:///commitments.db"
-    timezone: str = "Africa/Casablanca"
+    timezone: Annotated[str, AfterValidator(known_time_zone)] = "Africa/Casablanca"
     snapshot_interval: int = Field(default=100, ge=2)
     aggregate_cache_size: int = Field(default=2000, ge=1)
     conflict_retries: int = Field(default=10, ge=0)

@@ -33,10 +33,10 @@ class Run:
         return json.loads(self.stdout)
 
 
-def commitments(db: str, *args: str, cwd: Path | None = None) -> Run:
+def commitments(db: str, *args: str, cwd: Path | None = None, settings: dict[str, str] | None = None) -> Run:
     """Run the installed console script once, as a user would, and check it never shows a traceback."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("COMMITMENTS_")}
-    env.update({"COLUMNS": "200", "COMMITMENTS_ACTOR": "cli:test"})
+    env.update({"COLUMNS": "200", "COMMITMENTS_ACTOR": "cli:test", **(settings or {})})
     done = subprocess.run([str(COMMITMENTS), "--db", db, *args], capture_output=True, text=True, env=env, cwd=cwd,
                           timeout=60, check=False)
     assert "Traceback" not in done.stderr
@@ -287,6 +287,16 @@ def test_a_sign_file_that_is_not_a_json_object_is_refused(db: str, tmp_path: Pat
 ])
 def test_a_database_that_cannot_be_used_gives_one_line(tmp_path: Path, url: str, message: str) -> None:
     run = commitments(url.format(tmp=tmp_path), "list", "--json")
+    assert (run.code, run.stderr, run.stdout) == (2, message + "\n", "")
+
+
+@pytest.mark.parametrize(("settings", "message"), [
+    ({"COMMITMENTS_TIMEZONE": "Mars/Olympus"},
+     "error: timezone: Value error, unknown time zone 'Mars/Olympus'; use an IANA name such as Africa/Casablanca"),
+    ({"COMMITMENTS_SNAPSHOT_INTERVAL": "1"}, "error: snapshot_interval: Input should be greater than or equal to 2"),
+])
+def test_a_bad_setting_in_the_environment_gives_one_line(db: str, settings: dict[str, str], message: str) -> None:
+    run = commitments(db, "list", "--json", settings=settings)
     assert (run.code, run.stderr, run.stdout) == (2, message + "\n", "")
 
 
