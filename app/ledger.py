@@ -10,7 +10,7 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import Application, ProcessingEvent
-from eventsourcing.persistence import JSONTranscoder, Transcoding
+from eventsourcing.persistence import JSONTranscoder, Recording, Transcoding
 from eventsourcing.sqlite import SQLiteConnection, SQLiteConnectionPool, SQLiteFactory
 from sqlalchemy.engine import URL, make_url
 
@@ -159,6 +159,23 @@ class AgreementLedger(Application[UUID]):
         transcoder.register(DateAsISO())
         for cls in (Milestone, Allocation, Contact):
             transcoder.register(DataclassAsDict(cls))
+
+    def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
+        """The library's `save`, without its per-object `isinstance` against a runtime Protocol.
+
+        That check costs about 16 µs, a tenth of a command's CPU (bench/RESULTS.md). Our service only
+        saves agreements, so it collects their events directly; anything else takes the library's path.
+        """
+        if kwargs or not all(type(obj) is Agreement for obj in objs):
+            return super().save(*objs, **kwargs)
+        processing_event: ProcessingEvent[UUID] = ProcessingEvent()
+        for agreement in objs:
+            processing_event.aggregates[agreement.id] = agreement
+            processing_event.events.extend(agreement.collect_events())
+        recordings = self._record(processing_event)
+        self._take_snapshots(processing_event)
+        self._notify(recordings)
+        return recordings
 
     def _take_snapshots(self, processing_event: ProcessingEvent[UUID]) -> None:
         assert self.snapshots is not None

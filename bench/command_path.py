@@ -134,6 +134,26 @@ class RawSQLiteContender:
         self.connection.close()
 
 
+def without_fsync(pool: Any) -> None:
+    """`synchronous=OFF` on a library pool's idle connection (one thread uses one): the diagnostic run without the disk."""
+    connection = pool.get_connection(is_writer=True)
+    try:
+        connection.cursor().execute("PRAGMA synchronous=OFF")
+    finally:
+        pool.put_connection(connection)
+
+
+def cpu_only(project: ProjectContender, library: LibraryContender, raw: RawSQLiteContender, sizes: Sizes) -> str:
+    """The same contenders with `synchronous=OFF`: what each costs besides waiting for the disk to sync."""
+    without_fsync(project.service.ledger.recorder.datastore.pool)  # type: ignore[attr-defined]
+    without_fsync(library.app.recorder.datastore.pool)  # type: ignore[attr-defined]
+    raw.connection.execute("PRAGMA synchronous=OFF")
+    rates = alternating_rates({"project": project, "library": library, "raw": raw}, sizes.commands, sizes.rounds)
+    return (f"; diagnostic with synchronous=OFF on all three (CPU, no disk sync): project {per_second(rates['project'])}, "
+            f"bare library {per_second(rates['library'])}, raw sqlite3 {per_second(rates['raw'])}, project/library "
+            f"{ratio_of_rounds(rates['project'], rates['library']):.2f}")
+
+
 def last_event_state(service: CommitmentService) -> bytes:
     """The stored bytes of the project's last event: the raw contender writes rows of the same size."""
     notifications = service.ledger.recorder.select_notifications(service.max_position(), 1)
@@ -148,12 +168,13 @@ def measure(sizes: Sizes, workdir: Path) -> list[Figure]:
         for contender in (project, library, raw):  # warm up: caches filled, files grown, code paths imported
             contender(sizes.agreements_for_commands * 2)
         rates = alternating_rates({"project": project, "library": library, "raw": raw}, sizes.commands, sizes.rounds)
+        diagnostic = "" if sizes.quick else cpu_only(project, library, raw, sizes)
     finally:
         for closing in (project, library, raw):
             closing.close()
     shown = (f"project {per_second(rates['project'])}, bare library {per_second(rates['library'])}, "
              f"raw sqlite3 {per_second(rates['raw'])}")
-    note = f"{sizes.commands} commands x {sizes.rounds} rounds over {sizes.agreements_for_commands} agreements; {shown}"
+    note = f"{sizes.commands} commands x {sizes.rounds} rounds over {sizes.agreements_for_commands} agreements; {shown}{diagnostic}"
     return [
         Figure(VS_LIBRARY, ratio_of_rounds(rates["project"], rates["library"]), 2.0, "higher",
                "bare eventsourcing 9.5: get + method + save, aggregate cache on", note),

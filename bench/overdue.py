@@ -52,18 +52,15 @@ def measure(sizes: Sizes, workdir: Path) -> list[Figure]:
             views = read_models(service)
         except ViewsMissing as e:
             return [not_measured(NAME, 1000.0, "higher", BASELINE, str(e))]
-        try:
-            events_each = 2 + per
-            write_agreements([StoreWriter(service.ledger, limit=agreements * events_each)],
-                             (history(f"overdue-{i}", events_each, per, due_dates(i)) for i in range(agreements)))
-            views.catch_up()
-            rows = views.overdue(AS_OF)
-            query = statistics.median(seconds(lambda: views.overdue(AS_OF)) for _ in range(QUERY_RUNS))
-            started = time.perf_counter()
-            replayed = replay_overdue(service)
-            replay = time.perf_counter() - started
-        finally:
-            views.close()
+        events_each = 2 + per
+        write_agreements([StoreWriter(service.ledger, limit=agreements * events_each)],
+                         (history(f"overdue-{i}", events_each, per, due_dates(i)) for i in range(agreements)))
+        views.catch_up()
+        rows = views.overdue(AS_OF)
+        query = statistics.median(seconds(lambda: views.overdue(AS_OF)) for _ in range(QUERY_RUNS))
+        started = time.perf_counter()
+        replayed = replay_overdue(service)
+        replay = time.perf_counter() - started
     finally:
         service.close()
     queried = {(row.agreement_ref, row.milestone_id) for row in rows}
