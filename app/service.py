@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -20,12 +21,16 @@ from app.ledger import AgreementLedger, parse_database_url
 from app.presenters import agreement_state, history_entry
 from app.readmodels import ReadModels
 from app.settings import Settings
-from domain.agreement import Agreement, agreement_id
+from domain.agreement import Agreement
+from domain.agreement import agreement_id as uuid_of_ref
 from domain.errors import DomainError
 from domain.timetravel import as_effective_on, as_recorded_before
 from domain.values import Recorded
 
 Clock = Callable[[], datetime]
+
+# uuid5 costs about 6 µs and every command needs the id twice (its lock, its load); references repeat.
+agreement_id = functools.lru_cache(maxsize=4096)(uuid_of_ref)
 
 
 @dataclass(frozen=True)
