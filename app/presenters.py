@@ -72,7 +72,7 @@ def agreement_state(agreement: Agreement) -> dict[str, Any]:
         "status": agreement.status,
         "beneficiaries": agreement.beneficiaries,
         "funding": {
-            cur: {"allocated": agreement.allocated(cur), "disbursed": agreement.disbursed.get(cur, 0)}
+            cur: {"allocated": agreement.allocated(cur), "disbursed": agreement.disbursed.get(cur, Decimal(0))}
             for cur in currencies
         },
         "allocations": [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -272,6 +273,8 @@ def test_snapshots_are_taken_every_interval_and_a_new_service_loads_from_them(se
     assert fresh.show(REF) == service.show(REF)
     assert fresh.show(REF)["milestones"][0]["percent"] == 70
     assert fresh.report_progress(REF, "feasibility-study", progress(80), actor="b") == WriteResult(REF, 11, 11)
+    entries = list(fresh.history(REF))
+    assert [e["prev_hash"] for e in entries] == [GENESIS_HASH] + [e["hash"] for e in entries[:-1]]
 
 
 def test_state_as_recorded_and_as_effective(service: CommitmentService) -> None:
@@ -325,3 +328,19 @@ def test_an_amount_in_exponent_form_is_stored_as_a_plain_decimal(service: Commit
     assert service.show(REF)["funding"] == {"MAD": {"allocated": "900000000", "disbursed": "150"}}
     assert [row[4]["amount"] for row in stored_rows(service)[1:]] == [Decimal(900000000), Decimal(150)]
     assert [str(row[4]["amount"]) for row in stored_rows(service)[1:]] == ["900000000", "150"]
+
+
+def test_concurrent_writers_on_two_services_all_land_in_one_unbroken_chain(services: ServiceFactory) -> None:
+    first, second = services(conflict_retries=50), services(conflict_retries=50)
+    first.sign(signing(), actor="a")
+
+    def write(service: CommitmentService, actor: str) -> list[int]:
+        return [service.allocate_funding(REF, funding("1.25"), actor=actor).version for _ in range(8)]
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        versions = [*pool.submit(write, first, "a").result(), *pool.submit(write, second, "b").result()]
+    assert sorted(versions) == list(range(2, 18))
+    entries = list(second.history(REF))
+    assert [e["version"] for e in entries] == list(range(1, 18))
+    assert [e["prev_hash"] for e in entries] == [GENESIS_HASH] + [e["hash"] for e in entries[:-1]]
+    assert first.show(REF)["funding"] == {"MAD": {"allocated": "20.00", "disbursed": "0"}}
