@@ -76,10 +76,16 @@ def test_lists_are_paged_and_the_page_size_is_capped(sqlite_url: str) -> None:
     ("POST", "/api/agreements", None, 422, "body: Field required"),
     ("GET", f"/api/agreements/{RAIL}?as_of=2026-13-01", None, 422,
      "query.as_of: Input should be a valid date or datetime, month value is outside expected range of 1-12"),
-    ("GET", f"/api/agreements/{RAIL}?as_of=2026-11-29&effective_on=2026-11-29", None, 422,
-     "give as_of or effective_on, not both"),
+    ("GET", "/api/agreements?lmit=5", None, 422, "unknown query parameter(s): lmit"),
+    ("GET", "/api/overdue?as_of=0", None, 422, "query.as_of: Value error, a date is written YYYY-MM-DD"),
+    ("POST", PROGRESS, {"percent": "50", "note": "x"}, 422, "body.percent: Input should be a valid integer"),
+    ("POST", PROGRESS, {"percent": 50, "note": "x", "effective_on": 0}, 422, "body.effective_on: Input should be a valid date"),
+    ("POST", f"/api/agreements/{RAIL}/funding", {"amount": 1000.5, "fund": "F", "purpose": "p"}, 422,
+     'body.amount: Value error, an amount is a string such as "1500000.00": greater than zero, at most two decimals'),
+    ("POST", f"/api/agreements/{RAIL}/milestones", {"milestone_id": "m1", "title": "t", "due_on": "2027-01-01",
+                                                    "responsible": "NOBODY"}, 409,
+     "NOBODY is not a party to rail-test-platform (parties: MIC, ONCF, MTI)"),
     ("GET", f"/api/agreements/{RAIL}?as_of=2020-01-01", None, 404, "agreement rail-test-platform was not yet recorded on 2020-01-01"),
-    ("GET", "/api/audit/verify?digest=nonsense", None, 422, None),
 ])
 def test_errors_are_one_line_json_with_the_right_status(sqlite_url: str, method: str, path: str,
                                                           body: object, status: int, detail: str | None) -> None:
@@ -107,9 +113,17 @@ def test_time_travel_reads(sqlite_url: str) -> None:
                     headers=w.auth("oncf"))
         now = client.get(f"/api/agreements/{RAIL}", headers=w.auth("auditor")).json()
         before = client.get(f"/api/agreements/{RAIL}?effective_on=2026-10-01", headers=w.auth("auditor")).json()
+        today = w.backend.service.today().isoformat()
+        known_today = client.get(f"/api/agreements/{RAIL}?as_of={today}&effective_on=2026-11-15",
+                                 headers=w.auth("auditor")).json()
+        known_before = client.get(f"/api/agreements/{RAIL}?as_of=2025-11-15&effective_on=2025-11-15",
+                                  headers=w.auth("auditor"))
     due = {m["milestone_id"]: m["due_on"] for m in now["milestones"]}
     due_before = {m["milestone_id"]: m["due_on"] for m in before["milestones"]}
-    assert (due["site-designation"], due_before["site-designation"]) == ("2027-03-31", "2026-09-30")
+    due_known = {m["milestone_id"]: m["due_on"] for m in known_today["milestones"]}
+    assert (due["site-designation"], due_before["site-designation"], due_known["site-designation"]) == (
+        "2027-03-31", "2026-09-30", "2027-03-31")
+    assert known_before.status_code == 404
 
 
 def test_health_and_verification(api: tuple[World, TestClient]) -> None:

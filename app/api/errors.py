@@ -5,13 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.errors import AgreementExists, AgreementNotFound, ApplicationError, ConcurrencyConflict, StaleVersion
 from app.users import UserError
-from domain.errors import DomainError, InvalidValue, RuleViolation, UnknownMilestone
+from domain.errors import DomainError, InvalidValue, RuleViolation, UnknownMilestone, UnknownParty
 
 STATUS_OF: tuple[tuple[type[Exception], int], ...] = (
     (AgreementNotFound, 404),
@@ -20,8 +23,9 @@ STATUS_OF: tuple[tuple[type[Exception], int], ...] = (
     (ConcurrencyConflict, 409),
     (StaleVersion, 409),  # issue 7: the client's expected_version is stale
     (RuleViolation, 409),
+    (UnknownParty, 409),  # well formed, but the agreement has no such party: a conflict with its state
     (InvalidValue, 422),
-    (DomainError, 422),  # UnknownParty, UnknownVersion: the body names something the agreement lacks
+    (DomainError, 422),
     (UserError, 422),
     (ApplicationError, 422),
 )
@@ -52,6 +56,14 @@ def _first_line(error: Exception) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
+def allowed_methods(app: FastAPI, path: str) -> list[str]:
+    methods: set[str] = set()
+    for route in app.routes:
+        if isinstance(route, APIRoute) and route.path_regex.match(path):
+            methods |= route.methods or set()
+    return sorted(methods)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     async def domain_error(request: Request, error: Exception) -> JSONResponse:
         return JSONResponse({"detail": _first_line(error)}, status_code=status_of(error))
@@ -60,6 +72,15 @@ def install_error_handlers(app: FastAPI) -> None:
         assert isinstance(error, RequestValidationError)
         return JSONResponse({"detail": validation_detail(error.errors())}, status_code=422)
 
+    async def http_error(request: Request, error: Exception) -> Response:
+        assert isinstance(error, StarletteHTTPException)
+        headers = dict(error.headers or {})
+        if error.status_code == 405:
+            # Starlette names only the first matching route's methods; a path can have a GET and a POST route.
+            headers["Allow"] = ", ".join(allowed_methods(app, request.url.path))
+        return await http_exception_handler(request, StarletteHTTPException(error.status_code, error.detail, headers))
+
+    app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(DomainError, domain_error)
     app.add_exception_handler(ApplicationError, domain_error)
     app.add_exception_handler(RequestValidationError, invalid_request)
@@ -74,4 +95,4 @@ def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 READ_ERRORS = responses(401, 404, 422)
-WRITE_ERRORS = responses(401, 403, 404, 409, 413, 422)
+WRITE_ERRORS = responses(400, 401, 403, 404, 409, 413, 422)

@@ -1,10 +1,14 @@
-"""Response models of the API (request bodies are the commands of app/commands.py)."""
+"""Response models of the API; request bodies are the commands of app/commands.py (amounts as decimal strings)."""
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from decimal import Decimal
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field, WithJsonSchema
+
+from app import commands as c
 
 
 class WriteOut(BaseModel):
@@ -97,3 +101,31 @@ class VerificationOut(BaseModel):
     agreements_checked: int = Field(ge=0)
     events_checked: int = Field(ge=0)
     problems: list[Any]
+
+
+MONEY_PATTERN = r"^([1-9][0-9]{0,17}(\.[0-9]{1,2})?|0\.([1-9][0-9]?|0[1-9]))$"
+_MONEY = re.compile(MONEY_PATTERN)
+
+
+def _money_text(value: object) -> Decimal:
+    # Over HTTP an amount is a decimal string ("1500000.00"): a JSON number would pass through a float.
+    if not isinstance(value, str) or not _MONEY.match(value):
+        msg = "an amount is a string such as \"1500000.00\": greater than zero, at most two decimals"
+        raise ValueError(msg)
+    return Decimal(value)
+
+
+MoneyText = Annotated[Decimal, BeforeValidator(_money_text),
+                      WithJsonSchema({"type": "string", "pattern": MONEY_PATTERN, "examples": ["1500000.00"]})]
+
+
+class AllocateFundingBody(c.AllocateFunding):
+    """AllocateFunding, with the amount as a decimal string."""
+
+    amount: MoneyText
+
+
+class DisburseFundingBody(c.DisburseFunding):
+    """DisburseFunding, with the amount as a decimal string."""
+
+    amount: MoneyText

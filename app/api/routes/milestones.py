@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
 from app import commands as c
-from app.api.deps import AgreementWriterDep, BackendDep, IdempotencyKey, MilestonePath, RefPath, with_idempotency
+from app.api.deps import AgreementWriterDep, BackendDep, IdempotencyKey, MilestonePath, RefPath, known_query_only, with_idempotency
 from app.api.schemas import WriteOut
 from app.api.writes import write_route, written
 
-router = APIRouter(prefix="/api/agreements/{ref}/milestones/{milestone_id}", tags=["milestones"])
+router = APIRouter(prefix="/api/agreements/{ref}/milestones/{milestone_id}", tags=["milestones"], dependencies=[Depends(known_query_only)])
 
 
 @write_route(router, "/progress")

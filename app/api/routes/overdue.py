@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
-from app.api.deps import BackendDep, UserDep
+from app.api.deps import BackendDep, UserDep, known_query_only
 from app.api.errors import responses
-from app.api.pagination import PageDep
+from app.api.pagination import IsoDate, PageDep
 from app.api.schemas import OverdueOut, OverduePage
 
-router = APIRouter(prefix="/api/overdue", tags=["overdue"])
+router = APIRouter(prefix="/api/overdue", tags=["overdue"], dependencies=[Depends(known_query_only)])
 
 
 @router.get("", response_model=OverduePage, responses=responses(401, 422))
 def overdue(backend: BackendDep, user: UserDep, page: PageDep,
-            as_of: Annotated[date | None, Query(description="The day to judge by (default: today).")] = None,
+            as_of: Annotated[IsoDate | None, Query(description="The day to judge by (default: today).")] = None,
             ) -> OverduePage:
     """Open milestones whose due date is before `as_of`, the longest overdue first."""
     day = as_of or backend.service.today()
