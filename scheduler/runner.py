@@ -145,7 +145,8 @@ class ReminderScheduler:
 
     def _become_leader(self) -> None:
         scheduler = BackgroundScheduler(
-            jobstores={"default": SQLAlchemyJobStore(url=self.jobstore_url, tablename=JOBS_TABLE)},
+            jobstores={"default": SQLAlchemyJobStore(url=self.jobstore_url, tablename=JOBS_TABLE,
+                                                     engine_options=_engine_options(self.jobstore_url))},
             job_defaults={"coalesce": True, "misfire_grace_time": None, "max_instances": 1},
             timezone=self.timezone,
         )
@@ -166,3 +167,8 @@ class ReminderScheduler:
             self._scheduler.shutdown(wait=True)
             self._scheduler = None
         self.lock.release()
+
+
+def _engine_options(url: URL) -> dict[str, object]:
+    # On SQLite the job store shares the file with busy event writers: wait for the write lock as they do.
+    return {"connect_args": {"timeout": 30}} if url.get_backend_name() == "sqlite" else {"pool_pre_ping": True}
