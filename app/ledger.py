@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import sqlite3
+from collections.abc import Iterator
 from datetime import date
 from typing import Any
 from uuid import UUID
@@ -72,6 +73,37 @@ def recorder_environment(database_url: str, *, lock_timeout: int) -> dict[str, s
         "POSTGRES_POOL_SIZE": "5",
         "POSTGRES_MAX_OVERFLOW": "10",
     }
+
+
+SCHEMA_LOCK_KEY = 0x636F6D6D69746D74  # "commitmt": the advisory lock under which a process creates the tables
+"""Issue 7: on PostgreSQL the library creates its tables and replaces its insert function at start-up; two
+processes doing so at once can fail with "tuple concurrently updated" (CREATE OR REPLACE FUNCTION is not
+safe concurrently). Processes starting together take turns under this session-level advisory lock."""
+
+
+@contextlib.contextmanager
+def schema_lock(database_url: str) -> Iterator[None]:
+    """Hold a PostgreSQL advisory lock while the store's tables are created; nothing to do on SQLite."""
+    url = parse_database_url(database_url)
+    if url.get_backend_name() != "postgresql":
+        yield
+        return
+    import psycopg
+    from eventsourcing.persistence import OperationalError
+
+    try:
+        connection = psycopg.connect(host=url.host or "127.0.0.1", port=url.port or 5432, user=url.username or "postgres",
+                                     password=url.password or "", dbname=url.database or "postgres", autocommit=True,
+                                     connect_timeout=30)
+    except psycopg.Error as e:
+        # The same error the library's recorder would raise for an unreachable database.
+        raise OperationalError(str(e).strip()) from e
+    with connection:
+        connection.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK_KEY,))
+        try:
+            yield
+        finally:
+            connection.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK_KEY,))
 
 
 class DurableSQLiteConnectionPool(SQLiteConnectionPool):
@@ -146,7 +178,8 @@ class AgreementLedger(Application[UUID]):
             "AGGREGATE_CACHE_FASTFORWARD": "n",
             "DEEPCOPY_FROM_AGGREGATE_CACHE": "n",
         }
-        super().__init__(env)
+        with schema_lock(database_url):
+            super().__init__(env)
 
     def construct_env(self, name: str, env: Any = None) -> Any:
         # Only the URL decides the store: stray library variables in os.environ must not.
