@@ -9,7 +9,7 @@ them, so a cold load costs what it costs in production.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -42,22 +42,28 @@ def milestone_id(index: int) -> str:
 def history(ref: str, events: int, milestones: int, due_on: Callable[[int], date]) -> Iterator[Agreement]:
     """One agreement grown to `events` events: signed, funded, `milestones` planned, then progress reports.
 
-    Yields the agreement after each new event, so the caller can collect it (and snapshot it) as it goes.
+    Every event carries a command id, as the demo's and idempotent API clients' do, so the agreement's
+    state (and its snapshots) hold one entry per event, as they would in use. Yields the agreement after
+    each new event, so the caller can collect it (and snapshot it) as it goes.
     """
     agreement = signed(ref)
     yield agreement
+
+    def recorded() -> Recorded:
+        return replace(RECORDED, command_id=f"{ref}:{agreement.version + 1}")
+
     if agreement.version < events:
         agreement.allocate_funding(amount=Decimal("1500000.00"), currency="MAD", fund="FDII", fiscal_years=[2025, 2026],
-                                   purpose="benchmark", recorded=RECORDED)
+                                   purpose="benchmark", recorded=recorded())
         yield agreement
     for index in range(min(milestones, events - agreement.version)):
         agreement.plan_milestone(milestone_id=milestone_id(index), title=f"Milestone {index}", due_on=due_on(index),
-                                 responsible=PARTIES[index % 2], kind="delivery", recorded=RECORDED)
+                                 responsible=PARTIES[index % 2], kind="delivery", recorded=recorded())
         yield agreement
     report = 0
     while agreement.version < events:
         agreement.report_progress(milestone_id=milestone_id(report % max(milestones, 1)), percent=report % 100,
-                                  note="monthly report", reason="revised estimate", recorded=RECORDED)
+                                  note="monthly report", reason="revised estimate", recorded=recorded())
         report += 1
         yield agreement
 
