@@ -17,6 +17,7 @@ from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from email.utils import formatdate
 from typing import Protocol
+from urllib.parse import urlsplit
 
 SIGNATURE_HEADER = "X-Commitments-Signature"
 REMINDER_HEADER = "X-Commitments-Reminder"
@@ -180,6 +181,7 @@ class Attempted:
     outcome: str  # "sent" or "failed"
     attempts: int
     detail: str
+    exhausted: bool = False  # Failed every retry with a transient error: the endpoint looks down.
 
 
 def deliver_with_retry(channel: Channel, message: ReminderMessage, address: str, policy: RetryPolicy,
@@ -196,7 +198,14 @@ def deliver_with_retry(channel: Channel, message: ReminderMessage, address: str,
             log.warning("reminder %s to %s failed (attempt %d): %s", message.rung, address, attempt, detail)
             if e.permanent:
                 return Attempted("failed", attempt, detail)
-    return Attempted("failed", policy.attempts, detail)
+    return Attempted("failed", policy.attempts, detail, exhausted=True)
+
+
+def endpoint(channel: str, address: str) -> str:
+    """What a delivery depends on: the one SMTP server for all email, each webhook's host, nothing for the log."""
+    if channel == "webhook":
+        return f"webhook:{urlsplit(address).netloc}"
+    return channel
 
 
 def _one_line(error: BaseException) -> str:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from scheduler.channels import Attempted, Channel, ReminderMessage, RetryPolicy, deliver_with_retry
+from scheduler.channels import Attempted, Channel, ReminderMessage, RetryPolicy, deliver_with_retry, endpoint
 from scheduler.ladder import Ladder
 from scheduler.ports import AgreementContacts, Delivery, DueMilestone, LeaderLock, OverdueSource, ReminderWriter
 
@@ -91,6 +91,7 @@ def _ladder_candidates(as_of: date, views: OverdueSource, ladder: Ladder,
 def _walk_ladder(as_of: date, candidates: list[DueMilestone], writer: ReminderWriter, config: SweepConfig,
                  lock: LeaderLock | None, report: SweepReport, sleep: Callable[[float], None]) -> None:
     contacts: dict[str, AgreementContacts] = {}
+    down: set[str] = set()
     for milestone in candidates:
         rung = config.ladder.current(milestone.due_on, as_of)
         if rung is None:
@@ -108,7 +109,8 @@ def _walk_ladder(as_of: date, candidates: list[DueMilestone], writer: ReminderWr
             if writer.was_reminded(ref, milestone.milestone_id, milestone.due_on, rung.name, recipient.address):
                 report.already_reminded += 1
                 continue
-            if len(report.reminders) + report.duplicates >= config.max_reminders:
+            if (len(report.reminders) + report.duplicates >= config.max_reminders
+                    or endpoint(recipient.channel, recipient.address) in down):
                 report.deferred += 1
                 continue
             if lock is not None and not lock.held():
@@ -118,11 +120,13 @@ def _walk_ladder(as_of: date, candidates: list[DueMilestone], writer: ReminderWr
                 return
             message = ReminderMessage(ref, milestone.milestone_id, milestone.title, milestone.due_on, rung.name,
                                       as_of, recipient.address)
-            _send(message, recipient.channel, writer, config, report, sleep)
+            if _send(message, recipient.channel, writer, config, report, sleep).exhausted:
+                # Bound the time a dead server costs: the rest of its reminders wait for the next sweep.
+                down.add(endpoint(recipient.channel, recipient.address))
 
 
 def _send(message: ReminderMessage, channel_name: str, writer: ReminderWriter, config: SweepConfig,
-          report: SweepReport, sleep: Callable[[float], None]) -> None:
+          report: SweepReport, sleep: Callable[[float], None]) -> Attempted:
     channel = config.channels.get(channel_name)
     if channel is None:
         attempted = Attempted("failed", 0, f"no {channel_name} channel is configured")
@@ -136,3 +140,4 @@ def _send(message: ReminderMessage, channel_name: str, writer: ReminderWriter, c
         # Delivered, but another sweep recorded the same reminder first: the residual window, made visible.
         report.duplicates += 1
         log.warning("reminder %s was delivered twice (another sweep recorded it first)", message.key)
+    return attempted

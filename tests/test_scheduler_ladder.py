@@ -88,7 +88,7 @@ def test_failures_are_retried_with_doubling_backoff_up_to_the_policy() -> None:
     given_up = deliver_with_retry(FlakyChannel(9), MESSAGE, "a@example.ma", policy, waits.append)
 
     assert recovered == Attempted("sent", 3, "ok")
-    assert given_up == Attempted("failed", 4, "refused #4")
+    assert given_up == Attempted("failed", 4, "refused #4", exhausted=True)
     assert waits == [1.5, 3.0, 1.5, 3.0, 5.0]
 
 

@@ -271,3 +271,23 @@ def test_starttls_verifies_the_server_certificate(sqlite_url: str, tmp_path: Pat
         ("failed", True)]
     assert [(r["outcome"], r["attempts"]) for r in trusted["reminders"]] == [("sent", 1)]
     assert received == [("partner@example.ma", "[commitments] sweep-test: late overdue since 2026-11-28")]
+
+
+def test_a_dead_smtp_server_costs_one_delivery_per_sweep_the_rest_wait(service: CommitmentService,
+                                                                       database_url: str) -> None:
+    sign_with_milestones(service, REF, {"a": (AS_OF - timedelta(days=2), "PARTNER"),
+                                        "b": (AS_OF - timedelta(days=1), "PARTNER")})
+    add_contact(service, REF, "PARTNER", "email", "partner@example.ma")
+    add_contact(service, REF, "PARTNER", "log", "partner-desk")
+
+    down = sweep(service, scheduler_settings(database_url, free_port(), reminder_max_attempts=2))
+    with smtp_server() as (mailbox, port):
+        up = sweep(service, scheduler_settings(database_url, port))
+        received = mailbox.received()
+
+    assert [(r["milestone_id"], r["channel"], r["outcome"]) for r in down["reminders"]] == [
+        ("a", "email", "failed"), ("a", "log", "sent"), ("b", "log", "sent")]
+    assert down["deferred"] == 1
+    assert [(r["milestone_id"], r["channel"], r["outcome"]) for r in up["reminders"]] == [
+        ("a", "email", "sent"), ("b", "email", "sent")]
+    assert len(received) == 2
