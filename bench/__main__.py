@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from bench import FULL, QUICK, Figure, Sizes, catch_up, command_path, history_latency, http_api, overdue, peak_memory, postgres_writers
-from bench.machine import description
+from bench.machine import description, load_average
 from bench.report import as_json, table, write_results
 
 Measure = Callable[[Sizes, Path], list[Figure]]
@@ -41,8 +41,10 @@ def progress(message: str, *, quiet: bool) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse(sys.argv[1:] if argv is None else argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    args = parse(arguments)
     sizes = QUICK if args.quick else FULL
+    load_at_start = load_average()
     started = time.perf_counter()
     figures: list[Figure] = []
     with tempfile.TemporaryDirectory(prefix="commitments-bench-") as scratch:
@@ -65,8 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"\n{sum(f.met for f in figures)} of {len(figures)} targets met in {elapsed:.0f} s"
               f"{' (--quick: small sizes)' if args.quick else ''}")
     if not args.quick and not args.only:
-        command = shlex.join(["python", "-m", "bench", *(["--json"] if args.json else [])])
-        path = write_results(figures, description(), command, elapsed)
+        machine = {**description(), "load average at the start (1, 5, 15 min)": load_at_start}
+        path = write_results(figures, machine, shlex.join(["python", "-m", "bench", *arguments]), elapsed)
         progress(f"wrote {path}", quiet=args.json)
     return 0
 

@@ -48,5 +48,5 @@ def description() -> dict[str, str]:
         "sqlite": sqlite3.sqlite_version,
         "postgresql": postgres_version(),
         "eventsourcing": metadata.version("eventsourcing"),
-        "load average (1, 5, 15 min)": load_average(),
+        "load average at the end (1, 5, 15 min)": load_average(),
     }
