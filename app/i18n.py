@@ -82,6 +82,7 @@ MESSAGES: Final[dict[str, tuple[str, str, str]]] = {
     "audit_unavailable": ("Verification is not available in this installation.",
                           "La vérification n'est pas disponible dans cette installation.",
                           "التحقق غير متاح في هذا التثبيت."),
+    "no_funding": ("No funding recorded yet.", "Aucun financement enregistré pour l'instant.", "لم يُسجَّل أي تمويل بعد."),
     "no_overdue": ("Nothing is overdue.", "Aucun engagement en retard.", "لا توجد التزامات متأخرة."),
     "saved": ("Recorded.", "Enregistré.", "تم التسجيل."),
     "read_only": ("Your role reads only; it cannot record facts.", "Votre rôle est en lecture seule.",

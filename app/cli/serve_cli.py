@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import signal
 from typing import Annotated, Any
 
 import typer
@@ -38,10 +39,27 @@ def serve(ctx: typer.Context,
         app = create_app(settings, backend=backend, background=True, scheduler=scheduler)
         console.print(f"[green]serving[/green] http://{host}:{port}/  (API schema: /openapi.json, health: /healthz)"
                       + ("" if scheduler else "  [dim]scheduler off[/dim]"))
-        # uvicorn installs its own SIGINT/SIGTERM handlers: it stops accepting, finishes requests, runs the lifespan exit.
-        uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="info", proxy_headers=False)).run()
+        server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="info", proxy_headers=False))
+        stopped_by = _run_until_signalled(server)
+        console.print(f"[green]stopped[/green] ({stopped_by or 'server exited'})")
     finally:
         backend.close()
+
+
+def _run_until_signalled(server: uvicorn.Server) -> str | None:
+    """Serve until SIGINT or SIGTERM. uvicorn handles the signal (stops accepting, finishes requests, runs the
+    lifespan exit: scheduler and projection runner stop) and then re-raises it; ours records it, so the process
+    ends with status 0 after a clean shutdown instead of dying by the signal."""
+    received: list[str] = []
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
+        signal.signal(sig, lambda number, frame: received.append(signal.Signals(number).name))
+    try:
+        server.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return received[0] if received else None
 
 
 def build_scheduler(backend: Backend) -> SchedulerLike | None:

@@ -4,7 +4,7 @@
   var block = document.getElementById("chart-data");
   var data = block ? JSON.parse(block.textContent || "null") : null;
   if (!data || typeof Chart === "undefined") { return; }
-  var colors = { planned: "#8aa1b8", due: "#12355b", actual: "#0b6e4f", allocated: "#12355b", disbursed: "#0b6e4f", today: "#b3261e" };
+  var colors = { planned: "#6f8aa6", due: "#12355b", actual: "#0b6e4f", allocated: "#12355b", disbursed: "#0b6e4f", today: "#b3261e" };
   var dayMs = 86400000;
   function ms(iso) { return iso ? Date.parse(iso + "T00:00:00Z") : null; }
   function iso(value) { return new Date(value).toISOString().slice(0, 10); }
@@ -39,9 +39,12 @@
       type: "scatter",
       data: {
         datasets: [
-          { label: data.labels.planned, data: points("planned"), backgroundColor: colors.planned, pointStyle: "rectRot", pointRadius: 7 },
-          { label: data.labels.due, data: points("due"), backgroundColor: colors.due, pointStyle: "circle", pointRadius: 6 },
-          { label: data.labels.actual, data: points("actual"), backgroundColor: colors.actual, pointStyle: "triangle", pointRadius: 8 },
+          { label: data.labels.planned, data: points("planned"), backgroundColor: "rgba(0,0,0,0)", borderColor: colors.planned,
+            borderWidth: 2, pointStyle: "rectRot", pointRadius: 10, pointHoverRadius: 11 },
+          { label: data.labels.due, data: points("due"), backgroundColor: colors.due, borderColor: colors.due,
+            pointStyle: "circle", pointRadius: 5, pointHoverRadius: 6 },
+          { label: data.labels.actual, data: points("actual"), backgroundColor: colors.actual, borderColor: colors.actual,
+            pointStyle: "triangle", pointRadius: 8, pointHoverRadius: 9 },
           { label: data.labels.today, type: "line", data: [{ x: today, y: ids[0] }, { x: today, y: ids[ids.length - 1] }],
             borderColor: colors.today, borderDash: [6, 4], pointRadius: 0, showLine: true }
         ]
