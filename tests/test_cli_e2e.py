@@ -154,51 +154,83 @@ def sign_file(tmp_path: Path, **changes: Any) -> str:
     return str(path)
 
 
-def test_write_commands_record_facts_and_a_repeated_command_id_writes_nothing(db: str, tmp_path: Path) -> None:
+ACTOR_JSON = ("--actor", "official:mic", "--json")
+
+
+def test_sign_records_an_agreement_and_the_same_command_id_writes_nothing(db: str, tmp_path: Path) -> None:
     ref = "tanger-med-logistics"
-    meta = ("--actor", "official:mic", "--json")
-    assert ok(db, "sign", sign_file(tmp_path), "--command-id", "sign-1", "--effective-on", "2026-01-15", *meta).json() == {
-        "ref": ref, "version": 1, "position": 1}
-    steps = [
-        ("extend", ref, "--until", "2028-12-31", "--instrument", "avenant 1", "--reason", "works delayed"),
-        ("add-beneficiaries", ref, "--beneficiary", "startups", "--beneficiary", "SMEs", "--fund", "logistics fund"),
-        ("fund", ref, "--amount", "1000000.50", "--fund", "logistics fund", "--purpose", "studies", "--fiscal-year", "2026"),
-        ("disburse", ref, "--amount", "250000", "--value-date", "2026-03-01", "--tranche", "T1"),
-        ("milestone", "plan", ref, "study", "--title", "Traffic study", "--due", "2026-06-30", "--responsible", "TMSA",
-         "--kind", "study", "--effective-on", "2026-01-15"),
-        ("milestone", "plan", ref, "works", "--title", "Works", "--due", "2027-06-30", "--responsible", "MIC"),
-        ("milestone", "plan", ref, "audit", "--title", "Audit", "--due", "2027-09-30", "--responsible", "MIC"),
-        ("milestone", "progress", ref, "study", "--percent", "50", "--note", "draft delivered"),
-        ("milestone", "complete", ref, "study", "--evidence", "final report", "--on", "2026-06-25"),
-        ("milestone", "reschedule", ref, "works", "--due", "2027-12-31", "--reason", "permits"),
-        ("milestone", "cancel", ref, "audit", "--reason", "merged into works"),
-        ("contact", "add", ref, "TMSA", "--channel", "email", "--address", "pmo@tmsa.ma"),
-    ]
-    for version, step in enumerate(steps, start=2):
-        assert ok(db, *step, *meta).json() == {"ref": ref, "version": version, "position": version}
-    assert ok(db, "fund", ref, "--amount", "5", "--fund", "f", "--purpose", "p", "--command-id", "fund-2", *meta).json() == {
-        "ref": ref, "version": 14, "position": 14}
+    signed = ok(db, "sign", sign_file(tmp_path), "--command-id", "sign-1", "--effective-on", "2026-01-15", *ACTOR_JSON)
+    assert signed.json() == {"ref": ref, "version": 1, "position": 1}
     before = stored(db)
-    assert ok(db, "fund", ref, "--amount", "5", "--fund", "f", "--purpose", "p", "--command-id", "fund-2", *meta).json() == {
-        "ref": ref, "version": 14, "position": 14}
-    assert ok(db, "sign", sign_file(tmp_path), "--command-id", "sign-1", *meta).json() == {"ref": ref, "version": 1,
-                                                                                           "position": 1}
+    assert ok(db, "sign", sign_file(tmp_path), "--command-id", "sign-1", *ACTOR_JSON).json() == signed.json()
     assert stored(db) == before
+    again = commitments(db, "sign", sign_file(tmp_path), "--command-id", "sign-2")
+    assert (again.code, again.stderr) == (2, f"error: agreement {ref} is already signed\n")
+    [entry] = ok(db, "history", ref, "--json").json()
+    assert (entry["actor"], entry["effective_on"], entry["command_id"]) == ("official:mic", "2026-01-15", "sign-1")
 
-    state = ok(db, "show", ref, "--json").json()
-    assert state["term"] == {"starts_on": "2026-01-15", "ends_on": "2028-12-31"}
-    assert state["funding"] == {"MAD": {"allocated": "1000005.50", "disbursed": "250000"}}
-    assert state["beneficiaries"] == ["startups", "SMEs"]
-    assert [(m["milestone_id"], m["status"], m["due_on"], m["completed_on"]) for m in state["milestones"]] == [
-        ("study", "completed", "2026-06-30", "2026-06-25"), ("audit", "cancelled", "2027-09-30", None),
-        ("works", "planned", "2027-12-31", None)]
-    history = ok(db, "history", ref, "--json").json()
-    assert {e["actor"] for e in history} == {"official:mic"}
-    assert history[9]["effective_on"] == "2026-06-25"
 
-    ok(db, "terminate", ref, "--on", "2026-11-01", "--reason", "port works cancelled")
-    refused = commitments(db, "fund", ref, "--amount", "5", "--fund", "f", "--purpose", "p")
+def test_funding_commands_record_facts_and_a_repeated_command_id_writes_nothing(demo_db: str) -> None:
+    ref = "industrial-innovation-support"
+    version = ok(demo_db, "show", ref, "--json").json()["version"]
+    steps = [
+        ("extend", ref, "--until", "2029-12-31", "--instrument", "avenant 2", "--reason", "works delayed"),
+        ("add-beneficiaries", ref, "--beneficiary", "SMEs", "--fund", "innovation fund"),
+        ("fund", ref, "--amount", "1000000.50", "--fund", "innovation fund", "--purpose", "studies", "--fiscal-year", "2029",
+         "--command-id", "fund-1"),
+        ("disburse", ref, "--amount", "250000", "--value-date", "2026-11-20", "--tranche", "T2", "--source", "order 7"),
+    ]
+    for offset, step in enumerate(steps, start=1):
+        assert ok(demo_db, *step, *ACTOR_JSON).json()["version"] == version + offset
+    before = stored(demo_db)
+    assert ok(demo_db, *steps[2], *ACTOR_JSON).json()["version"] == version + 3
+    assert stored(demo_db) == before
+    state = ok(demo_db, "show", ref, "--json").json()
+    assert state["term"]["ends_on"] == "2029-12-31"
+    assert state["funding"] == {"MAD": {"allocated": "901000000.50", "disbursed": "150250000"}}
+    assert state["beneficiaries"][-1] == "SMEs"
+
+
+def test_milestone_commands_record_facts(demo_db: str) -> None:
+    ref = "rail-test-platform"
+    steps = [
+        ("milestone", "plan", ref, "tender", "--title", "Tender for the test track", "--due", "2027-06-30",
+         "--responsible", "ONCF", "--kind", "delivery", "--effective-on", "2026-11-01"),
+        ("milestone", "progress", ref, "feasibility-study", "--percent", "90", "--note", "draft delivered"),
+        ("milestone", "complete", ref, "feasibility-study", "--evidence", "final report", "--on", "2026-11-10"),
+        ("milestone", "reschedule", ref, "site-designation", "--due", "2027-03-31", "--reason", "land survey"),
+        ("milestone", "cancel", ref, "tender", "--reason", "merged into the platform works"),
+        ("contact", "add", ref, "ONCF", "--channel", "email", "--address", "pmo@oncf.ma"),
+    ]
+    demo_version, demo_events = ok(demo_db, "show", ref, "--json").json()["version"], len(stored(demo_db))
+    assert demo_version == 5
+    for offset, step in enumerate(steps, start=1):
+        assert ok(demo_db, *step, *ACTOR_JSON).json() == {"ref": ref, "version": demo_version + offset,
+                                                          "position": demo_events + offset}
+    state = ok(demo_db, "show", ref, "--json").json()
+    assert [(m["milestone_id"], m["status"], m["percent"], m["due_on"], m["completed_on"]) for m in state["milestones"]] == [
+        ("feasibility-study", "completed", 100, "2026-06-30", "2026-11-10"),
+        ("site-designation", "planned", 0, "2027-03-31", None),
+        ("tender", "cancelled", 0, "2027-06-30", None),
+        ("test-bench-commissioning", "planned", 0, "2028-06-30", None),
+    ]
+    assert state["contacts"] == [{"party": "ONCF", "channel": "email", "address": "pmo@oncf.ma"}]
+    history = ok(demo_db, "history", ref, "--json").json()
+    assert [(e["type"], e["effective_on"], e["actor"]) for e in history[5:7]] == [
+        ("MilestonePlanned", "2026-11-01", "official:mic"), ("MilestoneProgressReported", history[6]["recorded_at"][:10],
+                                                             "official:mic")]
+    assert history[7]["data"] == {"milestone_id": "feasibility-study", "completed_on": "2026-11-10", "evidence": "final report"}
+    assert history[8]["data"]["previous_due_on"] == "2026-09-30"
+
+
+def test_a_terminated_agreement_takes_no_more_funding(demo_db: str) -> None:
+    ref = "mta-contract-programme"
+    ok(demo_db, "terminate", ref, "--on", "2026-11-01", "--reason", "cluster dissolved")
+    before = stored(demo_db)
+    refused = commitments(demo_db, "fund", ref, "--amount", "5", "--fund", "f", "--purpose", "p")
     assert (refused.code, refused.stderr) == (2, f"error: agreement {ref} is terminated; it takes no new facts\n")
+    assert stored(demo_db) == before
+    assert ok(demo_db, "show", ref, "--json").json()["status"] == "terminated"
 
 
 def test_a_milestone_completed_without_a_date_is_completed_today(demo_db: str) -> None:
