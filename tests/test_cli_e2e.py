@@ -140,6 +140,18 @@ def test_rail_test_platform_has_an_overdue_milestone_on_2026_11_29(demo_db: str)
     assert overdue == ["feasibility-study", "site-designation"]
 
 
+def test_show_as_effective_on_a_date_and_for_people(demo_db: str) -> None:
+    before = ok(demo_db, "show", "rail-test-platform", "--effective-on", "2026-04-14", "--json").json()
+    after = ok(demo_db, "show", "rail-test-platform", "--effective-on", "2026-04-15", "--json").json()
+    assert [(m["milestone_id"], m["percent"]) for m in before["milestones"]] == [
+        ("feasibility-study", 0), ("site-designation", 0), ("test-bench-commissioning", 0)]
+    assert [(m["milestone_id"], m["percent"]) for m in after["milestones"]] == [
+        ("feasibility-study", 40), ("site-designation", 0), ("test-bench-commissioning", 0)]
+    page = ok(demo_db, "show", "rail-test-platform").stdout
+    assert "اتفاقية إطار لإحداث منصة تقنية للتجارب والتطوير في الصناعة السككية" in page
+    assert "feasibility-study" in page
+
+
 def sign_file(tmp_path: Path, **changes: Any) -> str:
     body = {
         "ref": "tanger-med-logistics", "kind": "convention",

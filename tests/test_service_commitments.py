@@ -309,6 +309,8 @@ def test_sqlite_connections_use_wal_and_full_synchronous_commits(sqlite_url: str
     try:
         service.sign(signing(), actor="a")
         recorder: Any = service.ledger.recorder
+        assert service.ledger.snapshots is not None
+        assert service.ledger.snapshots.recorder.datastore is recorder.datastore  # type: ignore[attr-defined]
         for commit in (False, True):
             with recorder.datastore.transaction(commit=commit) as cursor:
                 cursor.execute("PRAGMA journal_mode")
