@@ -20,7 +20,8 @@ from playwright.sync_api import Page, expect, sync_playwright
 ROOT = Path(__file__).resolve().parents[1]
 COMMITMENTS = str(Path(sys.executable).with_name("commitments"))
 CHROMIUM = "/usr/bin/chromium"
-DOCS = ROOT / "docs"
+# The README's screenshots: `COMMITMENTS_SCREENSHOTS=docs .venv/bin/pytest tests/test_web_browser.py` refreshes them.
+SCREENSHOTS = os.environ.get("COMMITMENTS_SCREENSHOTS")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
                  "--no-first-run", "--disable-default-apps", "--disable-extensions"]
@@ -89,8 +90,9 @@ def page() -> Iterator[Page]:
 
 
 @pytest.mark.slow
-def test_an_official_reports_progress_on_an_overdue_milestone_in_the_browser(live_server: LiveServer,
-                                                                               page: Page) -> None:
+def test_an_official_reports_progress_on_an_overdue_milestone_in_the_browser(live_server: LiveServer, page: Page,
+                                                                               tmp_path: Path) -> None:
+    shots = ROOT / SCREENSHOTS if SCREENSHOTS else tmp_path
     token = json.loads(live_server.cli("users", "add", "oncf-official", "--role", "official", "--org", "ONCF",
                                        "--json"))["token"]
     live_server.cli("fund", "rail-test-platform", "--amount", "250000000", "--fund", "Industrial Acceleration Fund",
@@ -118,8 +120,8 @@ def test_an_official_reports_progress_on_an_overdue_milestone_in_the_browser(liv
     expect(rail_row.locator(".badge.overdue")).to_have_text("2 · overdue")
     expect(page.locator(".overdue-list tr[data-ref='rail-test-platform'][data-milestone='feasibility-study']")).to_have_count(1)
     _chart_drawn(page, "dashboard-funding-chart")
-    DOCS.mkdir(exist_ok=True)
-    page.screenshot(path=str(DOCS / "dashboard.png"), full_page=True)
+    shots.mkdir(exist_ok=True)
+    page.screenshot(path=str(shots / "dashboard.png"), full_page=True)
 
     # The agreement page: marked overdue, with both charts drawn from the vendored Chart.js.
     rail_row.locator("a").first.click()
@@ -142,7 +144,7 @@ def test_an_official_reports_progress_on_an_overdue_milestone_in_the_browser(liv
     expect(latest).to_contain_text("user:oncf-official")
     expect(latest).to_contain_text("Bench design approved by the steering committee")
     expect(page.locator("#milestones tr[data-milestone='feasibility-study']")).to_contain_text("75%")
-    page.screenshot(path=str(DOCS / "agreement.png"), full_page=True)
+    page.screenshot(path=str(shots / "agreement.png"), full_page=True)
 
     # The same page in Arabic is right to left.
     page.click("nav.languages a[lang='ar']")
@@ -151,7 +153,7 @@ def test_an_official_reports_progress_on_an_overdue_milestone_in_the_browser(liv
     expect(page.locator("html")).to_have_attribute("lang", "ar")
     expect(page.locator("#overdue-flag")).to_have_text("متأخر (2)")
     _chart_drawn(page, "timeline-chart")
-    page.screenshot(path=str(DOCS / "agreement-ar.png"), full_page=False)
+    page.screenshot(path=str(shots / "agreement-ar.png"), full_page=False)
 
     # The API saw the same write, and the page loaded nothing that the content security policy refused.
     history = httpx.get(f"{live_server.base_url}/api/agreements/rail-test-platform/history?offset=7&limit=10",

@@ -89,7 +89,8 @@ class Backend:
         """Open milestones past due on `as_of`: from the read models when present, else from the agreements."""
         views = self.views()
         if views is not None:
-            self._wait_views(self.last_position)
+            # Everything committed before this read, by this process or another, is in the answer.
+            self._wait_views(max(self.last_position, self.service.max_position()))
             rows = [dataclasses.asdict(row) for row in views.overdue(as_of)]
             return [plain(row) for row in rows]  # type: ignore[misc]
         found: list[dict[str, Any]] = []

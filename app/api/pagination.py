@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, TypeVar
 
-from fastapi import Depends, Query
+from fastapi import Depends, Query, Request
 from pydantic import BeforeValidator
 
 MAX_PAGE_SIZE = 100
@@ -23,9 +23,11 @@ class Page:
         return items[self.offset:self.offset + self.limit]
 
 
-def page(offset: Annotated[int, Query(ge=0, le=1_000_000, description="Items to skip.")] = 0,
+def page(request: Request,
+         offset: Annotated[int, Query(ge=0, le=1_000_000, description="Items to skip.")] = 0,
          limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Page size (at most 100).")] = 50) -> Page:
-    return Page(offset, limit)
+    # A deployment may cap pages lower than the schema's 100 (COMMITMENTS_API_MAX_PAGE_SIZE).
+    return Page(offset, min(limit, request.app.state.backend.settings.api_max_page_size))
 
 
 PageDep = Annotated[Page, Depends(page)]
