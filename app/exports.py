@@ -14,14 +14,18 @@ from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError, StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder
+from eventsourcing.utils import get_topic
 
 from app.audit.store import StoredRow, stored_rows
 from app.audit.verify import ChainVerifier, decoder_of
 from app.ocds import ocds_record
 from app.presenters import agreement_state
-from domain.agreement import agreement_id
+from domain.agreement import Agreement, agreement_id
 
 IMPORT_BATCH = 500
+EVENT_TOPICS = frozenset(get_topic(cls) for cls in vars(Agreement).values()
+                         if isinstance(cls, type) and issubclass(cls, Agreement.Event))
+"""The only topics an imported log may hold: the Agreement's own event classes."""
 
 
 class BadImport(ValueError):
@@ -77,6 +81,11 @@ def import_jsonl(service: Any, path: Path) -> dict[str, int]:
         with _one_transaction(recorder) as insert:
             batch: list[StoredEvent] = []
             for row in _read_log(path):
+                if row.topic not in EVENT_TOPICS:
+                    # Issue 7: a topic names a class the library imports and instantiates on read; a forged log
+                    # with a recomputed hash must not smuggle in anything but the agreement's own events.
+                    msg = f"{path}: {row.topic!r} is not an agreement event, nothing imported"
+                    raise BadImport(msg)
                 verifier.check(row)
                 if verifier.problems:
                     msg = f"{path} does not verify, nothing imported: {verifier.problems[0]}"

@@ -59,6 +59,9 @@ def main(argv: list[str] | None = None) -> None:
     except PersistenceError as e:
         # The store named by --db cannot be opened or used (no such directory, server down, locked).
         _fail(f"database error: {e}")
+    except RecursionError:
+        # Issue 7: a JSON file nested thousands of levels deep is bad input, not a crash.
+        _fail("the input is nested too deeply")
 
 
 def _fail(message: str) -> None:
