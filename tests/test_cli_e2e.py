@@ -328,8 +328,10 @@ def test_a_sign_file_that_is_not_a_json_object_is_refused(db: str, tmp_path: Pat
 @pytest.mark.parametrize(("url", "message"), [
     ("mysql://localhost/x", "error: database URL must start with sqlite:/// or postgresql://, got 'mysql://localhost/x'"),
     ("sqlite:///{tmp}/no-such-dir/x.db", "error: database error: unable to open database file"),
+    ("sqlite:///{tmp}/notes.txt", "error: database error: file is not a database"),
 ])
 def test_a_database_that_cannot_be_used_gives_one_line(tmp_path: Path, url: str, message: str) -> None:
+    (tmp_path / "notes.txt").write_text("not a database, but a user's notes\n" * 100, encoding="utf-8")
     run = commitments(url.format(tmp=tmp_path), "list", "--json")
     assert (run.code, run.stderr, run.stdout) == (2, message + "\n", "")
 

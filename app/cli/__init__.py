@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 from typing import Annotated
 
@@ -56,8 +57,8 @@ def main(argv: list[str] | None = None) -> None:
         _fail(validation_message(e))
     except (DomainError, ApplicationError, BadDatabaseURL) as e:
         _fail(str(e))
-    except PersistenceError as e:
-        # The store named by --db cannot be opened or used (no such directory, server down, locked).
+    except (PersistenceError, sqlite3.Error) as e:
+        # The store named by --db cannot be opened or used (no such directory, not a database, server down, locked).
         _fail(f"database error: {e}")
     except RecursionError:
         # Issue 7: a JSON file nested thousands of levels deep is bad input, not a crash.
