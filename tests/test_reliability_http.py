@@ -12,6 +12,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
@@ -27,6 +28,7 @@ class Server:
     url: str
     token: str
     database_url: str
+    log: Path
 
 
 def _free_port() -> int:
@@ -65,7 +67,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
                 pass
             assert time.monotonic() < deadline, "serve did not start"
             time.sleep(0.2)
-        yield Server(url, token, database_url)
+        yield Server(url, token, database_url, path / "serve.log")
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -183,3 +185,10 @@ def test_a_stale_expected_version_is_409_and_a_current_one_is_accepted(server: S
     # The same request again is now stale: another write (this one) got in first.
     _refused(_post(server, json.dumps({"percent": 20, "note": "n", "expected_version": current}).encode()), 409)
     assert httpx.get(f"{server.url}/healthz", timeout=30).status_code == 200
+
+
+@pytest.mark.slow
+def test_serve_reports_the_stores_durability_at_start_up(server: Server) -> None:
+    log = server.log.read_text(errors="replace")
+    assert "store: sqlite (journal_mode=wal, synchronous=FULL)" in log
+    assert "warning" not in log.lower()

@@ -14,6 +14,7 @@ from app.api import create_app
 from app.api.backend import Backend, SchedulerLike
 from app.cli.runtime import console, runtime
 from app.demo import load_demo
+from app.durability import check_durability
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,7 @@ def serve(ctx: typer.Context,
     settings = runtime(ctx).settings
     backend = Backend.build(settings)
     try:
+        _report_durability(backend)
         if demo:
             load_demo(backend.service)
             _first_admin(backend)
@@ -44,6 +46,16 @@ def serve(ctx: typer.Context,
         console.print(f"[green]stopped[/green] ({stopped_by or 'server exited'})")
     finally:
         backend.close()
+
+
+def _report_durability(backend: Backend) -> None:
+    """Issue 7: read the store's durability settings back at start-up; warn when a commit may not survive a crash."""
+    report = check_durability(backend.service.ledger)
+    facts = ", ".join(f"{name}={value}" for name, value in report.settings.items())
+    console.print(f"store: {report.backend} ({facts})")
+    for warning in report.warnings:
+        console.print(f"[yellow]warning:[/yellow] {warning}")
+        log.warning("%s", warning)
 
 
 def _run_until_signalled(server: uvicorn.Server) -> str | None:
