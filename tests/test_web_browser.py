@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
+
+from tests.api_world import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMITMENTS = str(Path(sys.executable).with_name("commitments"))
@@ -37,12 +38,6 @@ class LiveServer:
         done = subprocess.run([COMMITMENTS, "--db", self.database_url, *args], capture_output=True, text=True,
                               timeout=60, check=True)
         return done.stdout
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
