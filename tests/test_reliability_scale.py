@@ -205,7 +205,7 @@ _T0 = time.monotonic()
 
 
 def phase(what: str) -> None:
-    print(f"[{time.monotonic() - _T0:6.1f}s] {what}", flush=True)  # noqa: T201 (shown with -s, for timing)
+    print(f"[{time.monotonic() - _T0:6.1f}s] {what}", flush=True)  # shown with -s, for timing
 
 
 @pytest.mark.slow
@@ -241,10 +241,14 @@ def test_three_servers_and_two_schedulers_under_load(postgres_url: str, processe
             port = free_port()
             servers.append((f"http://127.0.0.1:{port}",
                             processes.start(f"serve-{n}", "serve", "--no-scheduler", "--port", str(port))))
-        schedulers = [processes.start(f"scheduler-{n}", "scheduler", "run", "--interval", "2") for n in range(2)]
+        # The first scheduler starts alone, so it is the active one; the second then stands by.
+        leader = processes.start("scheduler-0", "scheduler", "run", "--interval", "2")
         for url, process in servers:
             wait_healthy(url, process)
         phase("servers healthy")
+        wait_until(lambda: sum(flags(events_of(service)).values()) >= 8, 60, "the first scheduler's start-up sweep")
+        standby = processes.start("scheduler-1", "scheduler", "run", "--interval", "2")
+        phase("first sweep done, standby started")
 
         writes = []
         for i in range(LOAD_WRITES):
@@ -269,11 +273,29 @@ def test_three_servers_and_two_schedulers_under_load(postgres_url: str, processe
                    60, "the schedulers' flags and reminders")
         phase("flags and reminders seen")
         time.sleep(4.5)  # two more sweep intervals: time for any duplicate to appear
-        for n, process in enumerate(schedulers):
-            assert process.poll() is None, processes.log(f"scheduler-{n}")
+        assert leader.poll() is None, processes.log("scheduler-0")
+        assert standby.poll() is None, processes.log("scheduler-1")
+
+        # The active scheduler dies without a chance to clean up. The standby takes over: a milestone that falls
+        # overdue now (a new agreement) is flagged and its reminder sent, once.
+        leader.send_signal(signal.SIGKILL)
+        assert leader.wait(timeout=20) == -signal.SIGKILL
+        support.sign_sample(service, "scale-after", milestones={"late": today - timedelta(days=10)})
+        service.add_contact("scale-after", c.AddContact(party="MIC", channel="email", address="mic@scale-after.example.org"),
+                            actor="test")
+        expected_flags = expected_overdue(service, today)
+        assert len(expected_flags) == 9
+        wait_until(lambda: sum(flags(events_of(service)).values()) >= 9
+                   and sum(reminders_sent(events_of(service)).values()) >= 13 and len(box.keys()) >= 13,
+                   60, "the standby scheduler to take over")
+        phase("standby took over")
+        time.sleep(4.5)
+        assert standby.poll() is None, processes.log("scheduler-1")
         codes = processes.stop_all()
         # A clean stop: schedulers exit 0; uvicorn finishes shutting down, then re-raises the SIGTERM it caught.
         for name, code in codes.items():
+            if name == "scheduler-0":
+                continue  # killed above
             assert code == 0 or (name.startswith("serve") and code == -signal.SIGTERM
                                  and "Application shutdown complete" in processes.log(name)), processes.log(name)[-2000:]
 
@@ -290,7 +312,7 @@ def test_three_servers_and_two_schedulers_under_load(postgres_url: str, processe
         # Each overdue milestone flagged once; each reminder sent once, both in the log and at the SMTP server.
         assert flags(rows) == Counter(dict.fromkeys(expected_flags, 1))
         sent = reminders_sent(rows)
-        assert sum(sent.values()) == 12
+        assert sum(sent.values()) == 13
         assert set(sent.values()) == {1}
         assert Counter(box.keys()) == sent
         # The views the servers kept equal a fresh rebuild from the log.
