@@ -98,6 +98,19 @@ def test_demo_then_list_shows_the_five_refs_and_a_second_demo_adds_nothing(db: s
     check_demo(db)
 
 
+def test_two_demos_at_once_write_the_demo_once(db: str, demo_template: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COMMITMENTS_")}
+    demos = [subprocess.Popen([str(COMMITMENTS), "--db", db, "demo", "--json"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env=env) for _ in range(2)]
+    outputs = [demo.communicate(timeout=120) for demo in demos]
+    outcomes = [(demo.returncode, out, err) for demo, (out, err) in zip(demos, outputs, strict=True)]
+    assert [(code, err) for code, _, err in outcomes] == [(0, ""), (0, "")]
+    written = sum(json.loads(out)["events_written"] for _, out, _ in outcomes)
+    assert len(stored(db)) == len(stored(f"sqlite:///{demo_template}"))
+    assert written >= len(stored(db))  # each counts what the log grew by while it ran, so overlaps count twice
+    assert [row["ref"] for row in ok(db, "list", "--json").json()] == DEMO_REFS
+
+
 def test_list_without_json_is_a_table_for_people(demo_db: str) -> None:
     out = ok(demo_db, "list").stdout
     for ref in DEMO_REFS:
