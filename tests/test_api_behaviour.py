@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -135,3 +136,19 @@ def test_health_and_verification(api: tuple[World, TestClient]) -> None:
         "ok", "ok", w.backend.service.max_position(), {"running": False, "last_sweep": None})
     verified = client.get("/api/audit/verify", headers=w.auth("auditor")).json()
     assert (verified["ok"], verified["agreements_checked"], verified["problems"]) == (True, 5, [])
+
+
+def test_every_role_can_export_the_log_and_nobody_without_a_token(sqlite_url: str) -> None:
+    with world(sqlite_url) as w, TestClient(w.app) as client:
+        assert client.get("/api/exports/jsonl").status_code == 401
+        log = client.get("/api/exports/jsonl", headers=w.auth("auditor"))
+        milestones = client.get("/api/exports/csv", headers=w.auth("oncf"))
+        unknown = client.get("/api/exports/xml", headers=w.auth("admin"))
+        events = w.backend.service.max_position()
+    assert (log.status_code, log.headers["content-type"]) == (200, "application/x-ndjson")
+    lines = [json.loads(line) for line in log.text.splitlines()]
+    assert [line["position"] for line in lines] == list(range(1, events + 1))
+    assert (lines[0]["topic"], lines[0]["originator_version"]) == ("domain.agreement:Agreement.AgreementSigned", 1)
+    assert (milestones.status_code, milestones.headers["content-type"]) == (200, "text/csv; charset=utf-8")
+    assert milestones.text.splitlines()[0].startswith("agreement_ref,")
+    assert unknown.status_code == 422

@@ -12,7 +12,7 @@ from app.api.backend import Backend, SchedulerLike
 from app.api.background import ProjectionRunner
 from app.api.errors import install_error_handlers
 from app.api.limits import BodySizeLimit
-from app.api.routes import agreements, audit, health, milestones, overdue
+from app.api.routes import agreements, audit, exports, health, milestones, overdue
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ def create_app(settings: Settings, *, backend: Backend | None = None, background
     )
     app.state.backend = state
     install_error_handlers(app)
-    for router in (agreements.router, milestones.router, overdue.router, audit.router, health.router):
+    for router in (agreements.router, milestones.router, overdue.router, audit.router, exports.router, health.router):
         app.include_router(router)
     from app.web import install_web
 
