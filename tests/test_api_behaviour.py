@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterator
 
 import pytest
@@ -152,3 +153,35 @@ def test_every_role_can_export_the_log_and_nobody_without_a_token(sqlite_url: st
     assert (milestones.status_code, milestones.headers["content-type"]) == (200, "text/csv; charset=utf-8")
     assert milestones.text.splitlines()[0].startswith("agreement_ref,")
     assert unknown.status_code == 422
+
+
+def test_verification_reports_a_rewritten_event(sqlite_url: str) -> None:
+    with world(sqlite_url) as w, TestClient(w.app) as client:
+        path = sqlite_url.removeprefix("sqlite:///")
+        with sqlite3.connect(path) as db:
+            state = db.execute("SELECT state FROM stored_events WHERE rowid = 1").fetchone()[0]
+            assert b"Rabat" in state
+            db.execute("UPDATE stored_events SET state = ? WHERE rowid = 1", (state.replace(b"Rabat", b"Rebat"),))
+        verified = client.get("/api/audit/verify", headers=w.auth("auditor")).json()
+        page = client.get("/api/agreements/made-in-morocco", headers=w.auth("auditor"))
+    assert verified == {"ok": False, "agreements_checked": 5, "events_checked": 32, "problems": [{
+        "agreement": "made-in-morocco", "agreement_id": "a7b5cc5a8b705286ae6a6b736cc347ae", "version": 1,
+        "position": 1, "problem": "the event's content does not match its hash: it was edited"}]}
+    assert page.status_code == 200  # reads still work; the audit is what tells
+
+
+def test_signing_honours_the_idempotency_key_and_refuses_a_second_signature(sqlite_url: str) -> None:
+    body = {"ref": "new-rail-annex", "kind": "annex", "title": {"ar": "ملحق", "fr": "Avenant", "en": "Annex"},
+            "parties": [{"short_name": "ONCF", "role": "lead", "name": {"ar": "ONCF", "fr": "ONCF", "en": "ONCF"}}],
+            "signed_on": "2026-11-01", "place": "Rabat", "occasion": "test", "starts_on": "2026-11-01",
+            "ends_on": "2027-11-01", "parent_ref": RAIL}
+    with world(sqlite_url) as w, TestClient(w.app) as client:
+        headers = {**w.auth("oncf"), "Idempotency-Key": "sign-annex"}
+        first = client.post("/api/agreements", json=body, headers=headers)
+        retry = client.post("/api/agreements", json=body, headers=headers)
+        again = client.post("/api/agreements", json=body, headers=w.auth("oncf"))
+        shown = client.get("/api/agreements/new-rail-annex", headers=w.auth("auditor")).json()
+    assert (first.status_code, retry.status_code, retry.json()) == (201, 201, first.json())
+    assert first.json()["version"] == 1
+    assert (again.status_code, again.json()) == (409, {"detail": "agreement new-rail-annex is already signed"})
+    assert (shown["parent_ref"], shown["version"]) == (RAIL, 1)
