@@ -222,7 +222,7 @@ def test_milestone_commands_record_facts(demo_db: str) -> None:
         ("milestone", "plan", ref, "tender", "--title", "Tender for the test track", "--due", "2027-06-30",
          "--responsible", "ONCF", "--kind", "delivery", "--effective-on", "2026-11-01"),
         ("milestone", "progress", ref, "feasibility-study", "--percent", "90", "--note", "draft delivered"),
-        ("milestone", "complete", ref, "feasibility-study", "--evidence", "final report", "--on", "2026-11-10"),
+        ("milestone", "complete", ref, "feasibility-study", "--evidence", "final report", "--on", "2026-05-10"),
         ("milestone", "reschedule", ref, "site-designation", "--due", "2027-03-31", "--reason", "land survey"),
         ("milestone", "cancel", ref, "tender", "--reason", "merged into the platform works"),
         ("contact", "add", ref, "ONCF", "--channel", "email", "--address", "pmo@oncf.ma"),
@@ -234,7 +234,7 @@ def test_milestone_commands_record_facts(demo_db: str) -> None:
                                                           "position": demo_events + offset}
     state = ok(demo_db, "show", ref, "--json").json()
     assert [(m["milestone_id"], m["status"], m["percent"], m["due_on"], m["completed_on"]) for m in state["milestones"]] == [
-        ("feasibility-study", "completed", 100, "2026-06-30", "2026-11-10"),
+        ("feasibility-study", "completed", 100, "2026-06-30", "2026-05-10"),
         ("site-designation", "planned", 0, "2027-03-31", None),
         ("tender", "cancelled", 0, "2027-06-30", None),
         ("test-bench-commissioning", "planned", 0, "2028-06-30", None),
@@ -244,7 +244,7 @@ def test_milestone_commands_record_facts(demo_db: str) -> None:
     assert [(e["type"], e["effective_on"], e["actor"]) for e in history[5:7]] == [
         ("MilestonePlanned", "2026-11-01", "official:mic"), ("MilestoneProgressReported", history[6]["recorded_at"][:10],
                                                              "official:mic")]
-    assert history[7]["data"] == {"milestone_id": "feasibility-study", "completed_on": "2026-11-10", "evidence": "final report"}
+    assert history[7]["data"] == {"milestone_id": "feasibility-study", "completed_on": "2026-05-10", "evidence": "final report"}
     assert history[8]["data"]["previous_due_on"] == "2026-09-30"
 
 
@@ -299,6 +299,9 @@ BAD_INPUT = [
                  "error: progress on feasibility-study would fall from 40% to 10%; give a reason", id="progress-decrease"),
     pytest.param(("milestone", "complete", "made-in-morocco", "label-charter", "--evidence", "again"),
                  "error: milestone label-charter of made-in-morocco is completed", id="completed-twice"),
+    pytest.param(("milestone", "complete", "rail-test-platform", "site-designation", "--evidence", "e", "--on", "2099-01-01"),
+                 "error: a milestone cannot be completed on 2099-01-01, after the date it is recorded as effective",
+                 id="completed-in-the-future"),
     pytest.param(("fund", "rail-test-platform", "--amount", "5", "--fund", "f", "--purpose", "p", "--colour", "red"),
                  "error: No such option: --colour (Possible options: --actor, --source)", id="unknown-option"),
     pytest.param(("milestone", "plan", "rail-test-platform", "m1", "--title", "t", "--due", "2027-01-01",

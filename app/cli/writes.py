@@ -176,10 +176,12 @@ def milestone_complete(ctx: typer.Context, ref: str, milestone_id: str,
                        command_id: CommandId = None, as_json: Json = False) -> None:
     """Complete a milestone, possibly back-dated."""
     service = runtime(ctx).service()
-    # With neither date given it was completed today, in the configured time zone.
-    completed_on = on or effective_on or service.today().isoformat()
+    today = service.today().isoformat()
+    # With neither date given it was completed today, in the configured time zone. A back-dated completion is
+    # effective on its date; a date in the future stays effective today, so the aggregate refuses it.
+    completed_on = on or effective_on or today
     command = build(c.CompleteMilestone, {"completed_on": completed_on, "evidence": evidence,
-                                          **_meta(effective_on or on, source, command_id)})
+                                          **_meta(effective_on or (min(on, today) if on else None), source, command_id)})
     report_write(service.complete_milestone(ref, milestone_id, command, actor=actor), as_json, "milestone completed on")
 
 
