@@ -9,8 +9,10 @@ import sqlite3
 import subprocess
 import sys
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
@@ -41,6 +43,11 @@ def commitments(db: str, *args: str, cwd: Path | None = None, settings: dict[str
                           timeout=60, check=False)
     assert "Traceback" not in done.stderr
     return Run(done.returncode, done.stdout, done.stderr)
+
+
+def local_day(recorded_at: str) -> str:
+    """The day a UTC timestamp falls on in the default time zone, where the CLI's "today" is."""
+    return datetime.fromisoformat(recorded_at).astimezone(ZoneInfo("Africa/Casablanca")).date().isoformat()
 
 
 def ok(db: str, *args: str) -> Run:
@@ -242,7 +249,7 @@ def test_milestone_commands_record_facts(demo_db: str) -> None:
     assert state["contacts"] == [{"party": "ONCF", "channel": "email", "address": "pmo@oncf.ma"}]
     history = ok(demo_db, "history", ref, "--json").json()
     assert [(e["type"], e["effective_on"], e["actor"]) for e in history[5:7]] == [
-        ("MilestonePlanned", "2026-11-01", "official:mic"), ("MilestoneProgressReported", history[6]["recorded_at"][:10],
+        ("MilestonePlanned", "2026-11-01", "official:mic"), ("MilestoneProgressReported", local_day(history[6]["recorded_at"]),
                                                              "official:mic")]
     assert history[7]["data"] == {"milestone_id": "feasibility-study", "completed_on": "2026-05-10", "evidence": "final report"}
     assert history[8]["data"]["previous_due_on"] == "2026-09-30"
@@ -264,7 +271,7 @@ def test_a_milestone_completed_without_a_date_is_completed_today(demo_db: str) -
     [site] = [m for m in state["milestones"] if m["milestone_id"] == "site-designation"]
     history = ok(demo_db, "history", "rail-test-platform", "--json").json()
     assert site["status"] == "completed"
-    assert site["completed_on"] == history[-1]["effective_on"] == history[-1]["recorded_at"][:10]
+    assert site["completed_on"] == history[-1]["effective_on"] == local_day(history[-1]["recorded_at"])
 
 
 BAD_INPUT = [
