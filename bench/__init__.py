@@ -40,7 +40,7 @@ QUICK = Sizes(
 FULL = Sizes(
     quick=False, rounds=5, commands=600, agreements_for_commands=50, history=10_000, latency_samples=600,
     catch_up_events=20_000, overdue_agreements=10_000, milestones_per_agreement=10, http_requests=600,
-    pg_commands_per_writer=300, memory_small_events=50_000, memory_large_events=200_000,
+    pg_commands_per_writer=200, memory_small_events=50_000, memory_large_events=200_000,
 )
 
 

@@ -14,7 +14,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -38,17 +37,17 @@ def admin_url() -> str:
     return os.environ.get("COMMITMENTS_TEST_PG", DEFAULT_ADMIN_URL)
 
 
-@contextlib.contextmanager
-def scratch_database() -> Iterator[str]:
-    """A new, empty PostgreSQL database for this run, dropped afterwards; yields its URL."""
+def create_database() -> str:
+    """A new, empty PostgreSQL database for this run; returns its URL."""
     name = f"bench_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(admin_url(), autocommit=True, connect_timeout=3) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{admin_url().rsplit('/', 1)[0]}/{name}"
-    finally:
-        with psycopg.connect(admin_url(), autocommit=True, connect_timeout=3) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return f"{admin_url().rsplit('/', 1)[0]}/{name}"
+
+
+def drop_database(url: str) -> None:
+    with psycopg.connect(admin_url(), autocommit=True, connect_timeout=3) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
 
 
 class LockTimer:
@@ -79,8 +78,8 @@ class LockTimer:
 
 def writer(database_url: str, index: int) -> None:
     """One writer process: on a first line on stdin, opens the store and signs its own agreement; then for each
-    number `n` read on stdin runs `n` commands and answers "started finished" (the monotonic clock, which all
-    processes on the machine share); 0 ends it."""
+    number `n` read on stdin runs `n` commands and answers "started finished locked" (times on the monotonic
+    clock, which all processes on the machine share, and the seconds spent under the table lock); 0 ends it."""
     # Opening the store runs the library's CREATE ... IF NOT EXISTS, which PostgreSQL does not make safe
     # against itself in another session ("tuple concurrently updated"): the parent opens them one at a time.
     sys.stdin.readline()
@@ -149,16 +148,34 @@ def run_round(writers: list[Writer], n: int) -> tuple[float, float]:
 
 def measure(sizes: Sizes, workdir: object) -> list[Figure]:
     try:
-        database = scratch_database()
-        database_url = database.__enter__()
+        database_url = create_database()
     except psycopg.Error as e:
         return [not_measured(NAME, 3.0, "higher", BASELINE, f"PostgreSQL is not reachable at {admin_url()}: "
                              f"{str(e).strip().splitlines()[0]}")]
+    try:
+        one, eight = measure_on(database_url, sizes)
+    except WriterFailed as e:
+        return [not_measured(NAME, 3.0, "higher", BASELINE, str(e))]
+    finally:
+        drop_database(database_url)
+    ratios = [a[0] / b[0] for a, b in zip(eight, one, strict=True)]
+    alone = statistics.median(share for _, share in one)
+    note = (f"{sizes.pg_commands_per_writer} commands per writer x {sizes.rounds} rounds: 8 writers "
+            f"{per_second([r for r, _ in eight])}, 1 writer {per_second([r for r, _ in one])} (per round: "
+            f"{', '.join(f'{r:.2f}' for r in ratios)}); {os.cpu_count()} CPUs; "
+            f"a lone writer spends {alone:.0%} of its time from the library's LOCK TABLE .. EXCLUSIVE to its COMMIT, "
+            f"which other writers cannot overlap: roughly {1 / alone:.1f}x at best")
+    return [Figure(NAME, statistics.median(ratios), 3.0, "higher", BASELINE, note)]
+
+
+def measure_on(database_url: str, sizes: Sizes) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+    """Rounds of 1 writer and of 8 writers, alternating: (rate, share of time under the lock) for each round."""
+    # The schema first, from one process, so the writers do not race to create it.
+    CommitmentService(Settings(database_url=database_url)).close()
     writers: list[Writer] = []
     try:
-        # The schema first, from one process, so the writers do not race to create it.
-        CommitmentService(Settings(database_url=database_url)).close()
-        writers = [Writer(database_url, index) for index in range(WRITERS)]
+        for index in range(WRITERS):
+            writers.append(Writer(database_url, index))
         for w in writers:
             w.order(1)
             w.answer()
@@ -171,19 +188,10 @@ def measure(sizes: Sizes, workdir: object) -> list[Figure]:
             order = [(one, writers[:1]), (eight, writers)]
             for rounds, group in order if round_index % 2 == 0 else reversed(order):
                 rounds.append(run_round(group, sizes.pg_commands_per_writer))
-    except WriterFailed as e:
-        return [not_measured(NAME, 3.0, "higher", BASELINE, str(e))]
+        return one, eight
     finally:
         for w in writers:
             w.stop()
-        database.__exit__(None, None, None)
-    ratio = statistics.median(a[0] / b[0] for a, b in zip(eight, one, strict=True))
-    alone = statistics.median(share for _, share in one)
-    note = (f"{sizes.pg_commands_per_writer} commands per writer x {sizes.rounds} rounds: 8 writers "
-            f"{per_second([r for r, _ in eight])}, 1 writer {per_second([r for r, _ in one])}; {os.cpu_count()} CPUs; "
-            f"a lone writer spends {alone:.0%} of its time from the library's LOCK TABLE .. EXCLUSIVE to its COMMIT, "
-            f"which other writers cannot overlap: roughly {1 / alone:.1f}x at best")
-    return [Figure(NAME, ratio, 3.0, "higher", BASELINE, note)]
 
 
 if __name__ == "__main__":
