@@ -299,8 +299,8 @@ def test_three_servers_and_two_schedulers_under_load(postgres_url: str, processe
             assert code == 0 or (name.startswith("serve") and code == -signal.SIGTERM
                                  and "Application shutdown complete" in processes.log(name)), processes.log(name)[-2000:]
 
-        for n in range(3):
-            assert "store: postgresql (fsync=on, synchronous_commit=on" in processes.log(f"serve-{n}")
+        for name in ("serve-0", "serve-1", "serve-2", "scheduler-0", "scheduler-1"):
+            assert "store: postgresql (fsync=on, synchronous_commit=on" in processes.log(name)
         rows = events_of(service)
         # No lost events, no duplicates: every acknowledged write is stored once, at the version it was told.
         stored = Counter((r.originator_id, r.fields["command_id"]) for r in rows if r.fields["command_id"])

@@ -14,6 +14,7 @@ from rich.markup import escape
 
 from app.cli.reads import parse_date
 from app.cli.runtime import console, errors, fail, print_json, runtime
+from app.durability import check_durability
 from app.reminders import build_scheduler, sweep_once
 from scheduler.ladder import BadLadder
 from scheduler.sweep import SweepReport
@@ -74,6 +75,10 @@ def run_command(
         scheduler = build_scheduler(state.service(), settings)
     except BadLadder as e:
         fail(str(e))
+    durability = check_durability(state.service().ledger)  # issue 7: say whether acknowledged writes survive a crash
+    errors.print(f"store: {durability.backend} ({', '.join(f'{k}={v}' for k, v in durability.settings.items())})")
+    for warning in durability.warnings:
+        errors.print(f"warning: {warning}")
     stop = threading.Event()
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
