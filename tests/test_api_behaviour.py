@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.api_world import World, world
+from tests.conftest import drop_postgres_database
 
 RAIL = "rail-test-platform"
 PROGRESS = f"/api/agreements/{RAIL}/milestones/feasibility-study/progress"
@@ -185,3 +186,15 @@ def test_signing_honours_the_idempotency_key_and_refuses_a_second_signature(sqli
     assert first.json()["version"] == 1
     assert (again.status_code, again.json()) == (409, {"detail": "agreement new-rail-annex is already signed"})
     assert (shown["parent_ref"], shown["version"]) == (RAIL, 1)
+
+
+def test_health_says_503_when_the_database_is_gone(postgres_url: str) -> None:
+    with world(postgres_url) as w, TestClient(w.app) as client:
+        assert client.get("/healthz").json()["database"] == "ok"
+        drop_postgres_database(postgres_url)
+        response = client.get("/healthz")
+        assert response.status_code == 503
+        body = response.json()
+        assert (body["status"], body["position"], body["database"].startswith("error: ")) == ("error", None, True)
+        refused = client.get("/api/agreements", headers=w.auth("admin"))
+    assert (refused.status_code, refused.json()) == (503, {"detail": "the database is unavailable; try again later"})

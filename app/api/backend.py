@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import sqlite3
 import threading
 from datetime import date, datetime
 from typing import Any, Protocol
 
+import psycopg
+from eventsourcing.domain import EventSourcingError
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 
 from app.audit import verify_store
 from app.service import CommitmentService, WriteResult
@@ -21,6 +25,10 @@ from app.users import UserStore
 from domain.chain import plain
 
 log = logging.getLogger(__name__)
+
+# What a lost or broken database connection raises, through the library, SQLAlchemy or the drivers themselves.
+DATABASE_ERRORS: tuple[type[Exception], ...] = (EventSourcingError, SQLAlchemyError, sqlite3.Error, psycopg.Error,
+                                                OSError, TimeoutError)
 
 
 class ReadModelsLike(Protocol):
@@ -115,7 +123,7 @@ class Backend:
             with self.users.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
             position = self.service.max_position()
-        except Exception as e:  # any driver error means the database is not ok; we report it
+        except DATABASE_ERRORS as e:  # the database is not ok: say so, do not raise
             database = f"error: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
             position = None
         projections: list[dict[str, Any]] = []
@@ -123,7 +131,7 @@ class Backend:
         if views is not None and database == "ok":
             try:
                 projections = [dict(plain(s)) for s in views.status()]  # type: ignore[arg-type]
-            except Exception as e:  # a failing projection is reported, not raised
+            except DATABASE_ERRORS as e:  # a failing projection is reported, not raised
                 projections = [{"name": "read-models", "position": None, "lag": None, "error": str(e).splitlines()[0]}]
         lags = [int(p["lag"]) for p in projections if isinstance(p.get("lag"), int)]
         return {

@@ -6,7 +6,7 @@ import logging
 import threading
 from datetime import UTC, datetime
 
-from app.api.backend import ReadModelsLike
+from app.api.backend import DATABASE_ERRORS, ReadModelsLike
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ class ProjectionRunner:
             try:
                 self.views.catch_up()
                 self.last_error = None
-            except Exception as e:  # a dropped connection must not stop the runner (DESIGN 8.2)
+            except DATABASE_ERRORS as e:  # a dropped connection must not stop the runner (DESIGN 8.2)
                 self.last_error = str(e).splitlines()[0] if str(e) else type(e).__name__
                 log.warning("projection catch-up failed, retrying: %s", self.last_error)
             self.last_run = datetime.now(tz=UTC)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -12,9 +13,12 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.api.backend import DATABASE_ERRORS
 from app.errors import AgreementExists, AgreementNotFound, ApplicationError, ConcurrencyConflict, StaleVersion
 from app.users import UserError
 from domain.errors import DomainError, InvalidValue, RuleViolation, UnknownMilestone, UnknownParty
+
+log = logging.getLogger(__name__)
 
 STATUS_OF: tuple[tuple[type[Exception], int], ...] = (
     (AgreementNotFound, 404),
@@ -80,6 +84,12 @@ def install_error_handlers(app: FastAPI) -> None:
             headers["Allow"] = ", ".join(allowed_methods(app, request.url.path))
         return await http_exception_handler(request, StarletteHTTPException(error.status_code, error.detail, headers))
 
+    async def database_unavailable(request: Request, error: Exception) -> JSONResponse:
+        log.error("database unavailable during %s %s: %s", request.method, request.url.path, error)
+        return JSONResponse({"detail": "the database is unavailable; try again later"}, status_code=503)
+
+    for kind in DATABASE_ERRORS:
+        app.add_exception_handler(kind, database_unavailable)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(DomainError, domain_error)
     app.add_exception_handler(ApplicationError, domain_error)
