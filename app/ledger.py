@@ -70,6 +70,8 @@ def recorder_environment(database_url: str, *, lock_timeout: int) -> dict[str, s
         "POSTGRES_PASSWORD": url.password or "",
         "POSTGRES_LOCK_TIMEOUT": str(lock_timeout),
         "POSTGRES_PRE_PING": "y",
+        # How long to wait for a pooled connection: a server that is down is reported in seconds, not minutes.
+        "POSTGRES_CONNECT_TIMEOUT": "15",
         "POSTGRES_POOL_SIZE": "5",
         "POSTGRES_MAX_OVERFLOW": "10",
     }
