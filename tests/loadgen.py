@@ -13,7 +13,7 @@ import hashlib
 import ipaddress
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -65,8 +65,12 @@ def check_loopback(url: str) -> None:
 
 
 def run_load(servers: Sequence[str], token: str, writes: Sequence[Write], *, clients: int = 4,
-             max_attempts: int = 8, timeout: float = 30.0) -> LoadResult:
-    """Send every write once (retrying the same key as needed) from `clients` threads; returns what happened."""
+             max_attempts: int = 8, timeout: float = 30.0, on_ack: Callable[[int], None] | None = None) -> LoadResult:
+    """Send every write once (retrying the same key as needed) from `clients` threads; returns what happened.
+
+    `on_ack`, if given, is called with the number of acknowledgements so far after each one (a test uses it to
+    kill a server part-way through the load).
+    """
     for server in servers:
         check_loopback(server)
     if len(writes) * max_attempts > MAX_REQUESTS:
@@ -79,7 +83,10 @@ def run_load(servers: Sequence[str], token: str, writes: Sequence[Write], *, cli
         share = writes[number::clients]
         with httpx.Client(headers={"Authorization": f"Bearer {token}"}, timeout=timeout) as http:
             for index, write in enumerate(share):
-                _send(http, servers, number + index, write, max_attempts, result, lock)
+                if _send(http, servers, number + index, write, max_attempts, result, lock) and on_ack is not None:
+                    with lock:
+                        count = len(result.acks)
+                    on_ack(count)
 
     threads = [threading.Thread(target=client, args=(n,), name=f"load-{n}") for n in range(clients)]
     for thread in threads:
@@ -90,7 +97,7 @@ def run_load(servers: Sequence[str], token: str, writes: Sequence[Write], *, cli
 
 
 def _send(http: httpx.Client, servers: Sequence[str], start: int, write: Write, max_attempts: int,
-          result: LoadResult, lock: threading.Lock) -> None:
+          result: LoadResult, lock: threading.Lock) -> bool:
     for attempt in range(max_attempts):
         server = servers[(start + attempt) % len(servers)]
         with lock:
@@ -105,13 +112,14 @@ def _send(http: httpx.Client, servers: Sequence[str], start: int, write: Write, 
             body = response.json()
             with lock:
                 result.acks.append(Ack(write.key, server, body["ref"], body["version"], body["position"], attempt + 1))
-            return
+            return True
         retryable = response.status_code >= 500 or (
             response.status_code == 409 and "kept changing" in response.text)
         if not retryable:
             with lock:
                 result.refused.append((write.key, response.status_code, response.text[:300]))
-            return
+            return False
         time.sleep(0.1 * (attempt + 1))
     with lock:
         result.gave_up.append(write.key)
+    return False
