@@ -73,10 +73,11 @@ class ReadModels:
         while min(self.runner.retrying(self.runner.positions).values()) < position:
             if self._catching_up.acquire(blocking=False):
                 try:
-                    self.runner.catch_up(stop=position)
+                    applied = self.runner.catch_up(stop=position)
                 finally:
                     self._catching_up.release()
-                continue
+                if applied:
+                    continue
             if time.monotonic() + pause > deadline:
                 msg = f"the read models did not reach position {position} within {timeout}s"
                 raise TimeoutError(msg)

@@ -81,7 +81,8 @@ class ProjectionRunner:
 
     def catch_up(self, stop: int | None = None, progress: Progress | None = None) -> int:
         """Apply every event up to `stop` (default: the last one stored now). Returns the number of events applied."""
-        target = self.retrying(self.max_position) if stop is None else stop
+        head = self.retrying(self.max_position)
+        target = head if stop is None else min(stop, head)
         applied = 0
         while True:
             positions = self.retrying(self.positions)
@@ -90,7 +91,10 @@ class ProjectionRunner:
                 progress(slowest, target)
             if slowest >= target:
                 return applied
-            applied += self.retrying(partial(self._apply_batch, positions, slowest, target))
+            done = self.retrying(partial(self._apply_batch, positions, slowest, target))
+            if not done:
+                return applied
+            applied += done
 
     def _apply_batch(self, positions: dict[str, int], slowest: int, target: int) -> int:
         notifications = self.recorder.select_notifications(slowest + 1, self.batch_size, stop=target)
