@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 import signal
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-import uvicorn
 
-from app.api import create_app
-from app.api.backend import Backend, SchedulerLike
 from app.cli.runtime import console, runtime
-from app.demo import load_demo
-from app.durability import check_durability
+
+if TYPE_CHECKING:
+    import uvicorn
+
+    from app.api.backend import Backend, SchedulerLike
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +29,13 @@ def serve(ctx: typer.Context,
           demo: Annotated[bool, typer.Option("--demo", help="Load the demo agreements first (idempotent).")] = False,
           ) -> None:
     """Serve the web UI and the HTTP API until stopped (Ctrl-C or SIGTERM shut it down cleanly)."""
+    # The web stack is imported here, not at module level, so other commands start quickly.
+    import uvicorn
+
+    from app.api import create_app
+    from app.api.backend import Backend
+    from app.demo import load_demo
+
     settings = runtime(ctx).settings
     backend = Backend.build(settings)
     try:
@@ -50,6 +56,8 @@ def serve(ctx: typer.Context,
 
 def _report_durability(backend: Backend) -> None:
     """Issue 7: read the store's durability settings back at start-up; warn when a commit may not survive a crash."""
+    from app.durability import check_durability
+
     report = check_durability(backend.service.ledger)
     facts = ", ".join(f"{name}={value}" for name, value in report.settings.items())
     console.print(f"store: {report.backend} ({facts})")
@@ -75,12 +83,9 @@ def _run_until_signalled(server: uvicorn.Server) -> str | None:
 
 
 def build_scheduler(backend: Backend) -> SchedulerLike | None:
-    """The reminder scheduler from app/reminders.py, if that part of the project is installed."""
-    try:
-        reminders: Any = importlib.import_module("app.reminders")
-    except ImportError:
-        console.print("[yellow]reminders are not installed; serving without the scheduler[/yellow]")
-        return None
+    """The reminder scheduler of app/reminders.py, on the backend's service."""
+    from app import reminders
+
     scheduler: SchedulerLike = reminders.build_scheduler(backend.service, backend.settings)
     return scheduler
 
