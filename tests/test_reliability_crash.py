@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
+import sqlite3
 import subprocess
 import threading
 import time
@@ -14,14 +16,17 @@ import psycopg
 import pytest
 
 from app.durability import check_durability
+from app.ledger import is_postgres, parse_database_url
 from app.service import CommitmentService
 from domain.agreement import agreement_id
 from tests.reliability_support import (
+    COMMITMENTS,
     PYTHON,
     ROOT,
     StoredRow,
     chain_problems,
     parse_acks,
+    progress,
     settings,
     sign_sample,
     stored_rows,
@@ -180,5 +185,85 @@ def test_a_postgres_database_without_synchronous_commit_is_reported(postgres_url
         assert report.settings["synchronous_commit"] == "off"
         assert report.settings["fsync"] == "on"
         assert report.warnings == ["PostgreSQL synchronous_commit is off: a server crash can lose acknowledged writes"]
+    finally:
+        service.close()
+
+
+AGREEMENTS_IN_LOG = 60
+
+
+@pytest.fixture(scope="module")
+def exported_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An exported event log of 3,000 events over 60 agreements, written by `commitments export`."""
+    folder = tmp_path_factory.mktemp("log")
+    url = f"sqlite:///{folder / 'source.db'}"
+    service = CommitmentService(settings(url))
+    try:
+        for n in range(AGREEMENTS_IN_LOG):
+            ref = f"log-{n}"
+            sign_sample(service, ref)
+            for i in range(48):
+                service.report_progress(ref, "m1", progress(ref, i), actor="test")
+    finally:
+        service.close()
+    path = folder / "log.jsonl"
+    run = subprocess.run([COMMITMENTS, "--db", url, "export", "--format", "jsonl", "--output", str(path)],
+                         capture_output=True, text=True, timeout=120, check=False)
+    assert run.returncode == 0, run.stderr
+    assert len(path.read_text(encoding="utf-8").splitlines()) == AGREEMENTS_IN_LOG * 50
+    return path
+
+
+def writing(database_url: str) -> bool:
+    """Whether another connection holds the event store's write lock: an import is inside its transaction."""
+    if is_postgres(database_url):
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+                "WHERE c.relname = 'commitments_events' AND l.granted AND l.pid <> pg_backend_pid() "
+                "AND l.mode IN ('RowExclusiveLock', 'ExclusiveLock')").fetchone()
+            return bool(row and row[0])
+    lite = sqlite3.connect(str(parse_database_url(database_url).database), timeout=0)
+    try:
+        lite.execute("BEGIN IMMEDIATE")
+        lite.rollback()
+        return False
+    except sqlite3.OperationalError:
+        return True
+    finally:
+        lite.close()
+
+
+@pytest.mark.slow
+def test_an_import_killed_with_sigkill_mid_transaction_leaves_nothing_and_can_be_run_again(
+        database_url: str, exported_log: Path) -> None:
+    total = AGREEMENTS_IN_LOG * 50
+    service = CommitmentService(settings(database_url))
+    try:
+        service.max_position()  # the tables exist before the import starts
+        importer = subprocess.Popen([COMMITMENTS, "--db", database_url, "import", str(exported_log)],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 60
+            while importer.poll() is None and not writing(database_url) and time.monotonic() < deadline:
+                time.sleep(0.002)
+            time.sleep(random.Random(11).uniform(0, 0.05))
+            assert importer.poll() is None, "the import finished before it could be killed"
+            importer.kill()
+            importer.wait(timeout=20)
+        finally:
+            if importer.poll() is None:
+                importer.kill()
+                importer.wait(timeout=20)
+        # One transaction: the killed import left nothing behind, and the store is not locked.
+        assert len(stored_rows(service)) == 0
+        assert not writing(database_url)
+        again = subprocess.run([COMMITMENTS, "--db", database_url, "import", str(exported_log), "--json"],
+                               capture_output=True, text=True, timeout=120, check=False)
+        assert again.returncode == 0, again.stderr
+        assert json.loads(again.stdout) == {"events": total, "agreements": AGREEMENTS_IN_LOG}
+        rows = stored_rows(service)
+        assert len(rows) == total
+        assert chain_problems(rows) == []
     finally:
         service.close()
