@@ -37,7 +37,7 @@ RETRYABLE: tuple[type[BaseException], ...] = (
 )
 """Errors of a dropped connection or a busy database: worth trying again on a fresh connection."""
 
-RUN_ERRORS: tuple[type[BaseException], ...] = (*RETRYABLE, sqlalchemy.exc.DBAPIError)
+RUN_ERRORS: tuple[type[BaseException], ...] = (*RETRYABLE, sqlalchemy.exc.DBAPIError, es.PersistenceError)
 """What the tailing loop survives (after the retries are spent): it logs, waits and tries again."""
 
 Progress = Callable[[int, int], None]
