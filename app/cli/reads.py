@@ -144,6 +144,7 @@ def demo(ctx: typer.Context, as_json: Json = False) -> None:
     before = service.max_position()
     results = load_demo(service)
     written = service.max_position() - before
+    service.views.catch_up()  # the demo is read next: bring the read models up to it
     refs = sorted({r.ref for r in results})
     if as_json:
         print_json({"refs": refs, "events_written": written})
