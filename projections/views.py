@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any, ClassVar
 
 from eventsourcing.persistence import Tracking
-from sqlalchemy import Connection, Engine, Table, and_, select, text
+from sqlalchemy import Connection, Engine, Table, Update, bindparam, select, text
 
 from domain.agreement import Agreement
 from domain.chain import plain
@@ -71,8 +71,7 @@ class View(SqlTrackingRecorder, ABC):
             todo = [item for item in items if item.position > position]
             if not todo:
                 return 0
-            for item in todo:
-                self.apply(conn, item)
+            self.apply_batch(conn, todo)
             self._insert_tracking(conn, record)
             return len(todo)
 
@@ -85,6 +84,11 @@ class View(SqlTrackingRecorder, ABC):
         digest = hashlib.sha256(f"commitments-view:{self.name}".encode()).digest()
         return int.from_bytes(digest[:8], "big", signed=True)
 
+    def apply_batch(self, conn: Connection, items: Sequence[Projected]) -> None:
+        """Change this view's rows for a batch of events, in order (a view may override this to go faster)."""
+        for item in items:
+            self.apply(conn, item)
+
     @abstractmethod
     def apply(self, conn: Connection, item: Projected) -> None:
         """Change this view's rows for one event."""
@@ -94,70 +98,104 @@ def add(amount: str, delta: Decimal) -> str:
     return str(Decimal(amount) + delta)
 
 
+_AGREEMENT = t.agreements.update().where(t.agreements.c.agreement_id == bindparam("b_id"))
+_FUNDING = t.agreement_funding.update().where(t.agreement_funding.c.agreement_id == bindparam("b_id"),
+                                             t.agreement_funding.c.currency == bindparam("b_currency"))
+_ALLOCATION = t.agreement_allocations.update().where(t.agreement_allocations.c.agreement_id == bindparam("b_id"),
+                                                     t.agreement_allocations.c.version == bindparam("b_version"))
+
+
 class AgreementsView(View):
-    """One row per agreement: state, term, parties, funding per currency, and its open milestones' due dates."""
+    """One row per agreement: state, term, parties, funding per currency, and its open milestones' due dates.
+
+    Within a batch each agreement's row is read once, changed in memory, and written once.
+    """
 
     name = "agreements"
     tables = (t.agreements, t.agreement_funding, t.agreement_allocations)
 
+    def apply_batch(self, conn: Connection, items: Sequence[Projected]) -> None:
+        rows: dict[str, dict[str, Any]] = {}
+        signed: list[str] = []
+        for item in items:
+            aid = item.agreement_id
+            if isinstance(item.event, A.AgreementSigned):
+                signed.append(aid)
+                rows[aid] = self._signed(item, item.event)
+            elif aid not in rows:
+                rows[aid] = dict(conn.execute(select(t.agreements).where(t.agreements.c.agreement_id == aid)).one()._mapping)
+            self._change(conn, rows[aid], item)
+        if signed:
+            conn.execute(t.agreements.insert(), [rows[aid] for aid in signed])
+        updates = [{**{k: v for k, v in row.items() if k != "agreement_id"}, "b_id": aid}
+                   for aid, row in rows.items() if aid not in signed]
+        if updates:
+            conn.execute(_AGREEMENT, updates)
+
     def apply(self, conn: Connection, item: Projected) -> None:
+        self.apply_batch(conn, [item])
+
+    @staticmethod
+    def _signed(item: Projected, e: Agreement.AgreementSigned) -> dict[str, Any]:
+        return {"agreement_id": item.agreement_id, "ref": e.ref, "signed_position": item.position, "kind": e.kind,
+                "status": "active", "title": dict(e.title), "parties": plain(e.parties), "signed_on": e.signed_on,
+                "place": e.place, "occasion": e.occasion, "parent_ref": e.parent_ref, "starts_on": e.starts_on,
+                "ends_on": e.ends_on, "beneficiaries": [], "open_milestones": {}, "closed_on": None}
+
+    def _change(self, conn: Connection, row: dict[str, Any], item: Projected) -> None:
         e, aid = item.event, item.agreement_id
-        changes: dict[str, Any] = {"version": e.originator_version, "last_recorded_at": e.timestamp.isoformat()}
+        row.update(version=e.originator_version, last_recorded_at=e.timestamp.isoformat())
         match e:
-            case A.AgreementSigned():
-                conn.execute(t.agreements.insert().values(
-                    agreement_id=aid, ref=e.ref, signed_position=item.position, kind=e.kind, status="active",
-                    title=dict(e.title), parties=plain(e.parties), signed_on=e.signed_on, place=e.place,
-                    occasion=e.occasion, parent_ref=e.parent_ref, starts_on=e.starts_on, ends_on=e.ends_on,
-                    beneficiaries=[], open_milestones={}, **changes))
-                return
             case A.AgreementExtended():
-                changes["ends_on"] = e.ends_on
+                row["ends_on"] = e.ends_on
             case A.BeneficiariesAdded():
-                current = list(self._row(conn, aid)["beneficiaries"])
-                changes["beneficiaries"] = current + [b for b in e.beneficiaries if b not in current]
+                current = list(row["beneficiaries"])
+                row["beneficiaries"] = current + [b for b in e.beneficiaries if b not in current]
             case A.FundingAllocated():
-                conn.execute(t.agreement_allocations.insert().values(
-                    agreement_id=aid, version=e.originator_version, currency=e.currency, amount=str(e.amount)))
+                conn.execute(t.agreement_allocations.insert(), {"agreement_id": aid, "version": e.originator_version,
+                                                                "currency": e.currency, "amount": str(e.amount)})
                 self._add_funding(conn, aid, e.currency, allocated=e.amount)
             case A.FundingAllocationCorrected():
-                key = and_(t.agreement_allocations.c.agreement_id == aid,
-                           t.agreement_allocations.c.version == e.corrects_version)
-                currency, amount = conn.execute(select(t.agreement_allocations.c.currency,
-                                                       t.agreement_allocations.c.amount).where(key)).one()
-                conn.execute(t.agreement_allocations.update().where(key).values(amount=str(e.amount)))
+                a = t.agreement_allocations
+                currency, amount = conn.execute(select(a.c.currency, a.c.amount).where(
+                    a.c.agreement_id == aid, a.c.version == e.corrects_version)).one()
+                conn.execute(_ALLOCATION, {"b_id": aid, "b_version": e.corrects_version, "amount": str(e.amount)})
                 self._add_funding(conn, aid, currency, allocated=e.amount - Decimal(amount))
             case A.FundingDisbursed():
                 self._add_funding(conn, aid, e.currency, disbursed=e.amount)
             case A.MilestonePlanned() | A.MilestoneRescheduled():
-                due = dict(self._row(conn, aid)["open_milestones"])
-                due[e.milestone_id] = e.due_on.isoformat()
-                changes["open_milestones"] = due
+                row["open_milestones"] = {**row["open_milestones"], e.milestone_id: e.due_on.isoformat()}
             case A.MilestoneCompleted() | A.MilestoneCancelled():
-                due = dict(self._row(conn, aid)["open_milestones"])
-                due.pop(e.milestone_id, None)
-                changes["open_milestones"] = due
+                row["open_milestones"] = {k: v for k, v in row["open_milestones"].items() if k != e.milestone_id}
             case A.AgreementTerminated():
-                changes.update(status="terminated", closed_on=e.on)
+                row.update(status="terminated", closed_on=e.on)
             case A.AgreementCompleted():
-                changes.update(status="completed", closed_on=e.on)
-        conn.execute(t.agreements.update().where(t.agreements.c.agreement_id == aid).values(**changes))
-
-    def _row(self, conn: Connection, aid: str) -> Any:
-        return conn.execute(select(t.agreements).where(t.agreements.c.agreement_id == aid)).one()._mapping
+                row.update(status="completed", closed_on=e.on)
+            case _:
+                pass
 
     def _add_funding(self, conn: Connection, aid: str, currency: str, *, allocated: Decimal = Decimal(0),
                      disbursed: Decimal = Decimal(0)) -> None:
         f = t.agreement_funding
-        key = and_(f.c.agreement_id == aid, f.c.currency == currency)
-        row = conn.execute(select(f.c.allocated, f.c.disbursed).where(key)).first()
+        row = conn.execute(select(f.c.allocated, f.c.disbursed).where(
+            f.c.agreement_id == aid, f.c.currency == currency)).first()
         if row is None:
             # Start from Decimal(0), as the aggregate does, so the totals print the same.
-            conn.execute(f.insert().values(agreement_id=aid, currency=currency, allocated=add("0", allocated),
-                                           disbursed=add("0", disbursed)))
+            conn.execute(f.insert(), {"agreement_id": aid, "currency": currency, "allocated": add("0", allocated),
+                                      "disbursed": add("0", disbursed)})
         else:
-            conn.execute(f.update().where(key).values(allocated=add(row.allocated, allocated),
-                                                      disbursed=add(row.disbursed, disbursed)))
+            conn.execute(_FUNDING, {"b_id": aid, "b_currency": currency, "allocated": add(row.allocated, allocated),
+                                    "disbursed": add(row.disbursed, disbursed)})
+
+
+_M = t.milestones
+_MILESTONE = _M.update().where(_M.c.agreement_id == bindparam("b_id"), _M.c.milestone_id == bindparam("b_mid"))
+_PROGRESS = _MILESTONE.values(percent=bindparam("v_percent"), status="in_progress",
+                              is_open=_M.c.agreement_status == "active")
+_RESCHEDULED = _MILESTONE.values(due_on=bindparam("v_due_on"), times_rescheduled=_M.c.times_rescheduled + 1)
+_REMINDED = _MILESTONE.values(reminders_sent=_M.c.reminders_sent + 1)
+_CLOSED = _M.update().where(_M.c.agreement_id == bindparam("b_id")).values(
+    agreement_status=bindparam("v_status"), is_open=False)
 
 
 class MilestonesView(View):
@@ -167,39 +205,40 @@ class MilestonesView(View):
     tables = (t.milestones,)
 
     def apply(self, conn: Connection, item: Projected) -> None:
-        e, aid, m = item.event, item.agreement_id, t.milestones
-        still_open = m.c.agreement_status == "active"
+        e, aid = item.event, item.agreement_id
+        statement: Update
+        changes: dict[str, Any]
         match e:
             case A.MilestonePlanned():
-                conn.execute(m.insert().values(
-                    agreement_id=aid, milestone_id=e.milestone_id, agreement_ref=item.ref, is_open=True,
-                    agreement_status="active", title=e.title, kind=e.kind, responsible=e.responsible,
-                    status="planned", due_on=e.due_on, original_due_on=e.due_on, times_rescheduled=0, percent=0,
-                    reminders_sent=0, planned_position=item.position))
+                conn.execute(_M.insert(), {
+                    "agreement_id": aid, "milestone_id": e.milestone_id, "agreement_ref": item.ref, "is_open": True,
+                    "agreement_status": "active", "title": e.title, "kind": e.kind, "responsible": e.responsible,
+                    "status": "planned", "due_on": e.due_on, "original_due_on": e.due_on, "times_rescheduled": 0,
+                    "percent": 0, "reminders_sent": 0, "planned_position": item.position})
                 return
             case A.MilestoneCorrected():
-                changes: dict[str, Any] = {"title": e.title, "responsible": e.responsible}
+                statement, changes = _MILESTONE, {"title": e.title, "responsible": e.responsible}
             case A.MilestoneProgressReported():
-                changes = {"percent": e.percent, "status": "in_progress", "is_open": still_open}
+                statement, changes = _PROGRESS, {"v_percent": e.percent}
             case A.MilestoneCompleted():
-                changes = {"status": "completed", "percent": 100, "is_open": False, "completed_on": e.completed_on,
-                           "completion_recorded_at": e.timestamp.isoformat(),
-                           "completion_effective_on": e.effective_on}
+                statement, changes = _MILESTONE, {
+                    "status": "completed", "percent": 100, "is_open": False, "completed_on": e.completed_on,
+                    "completion_recorded_at": e.timestamp.isoformat(), "completion_effective_on": e.effective_on}
             case A.MilestoneRescheduled():
-                changes = {"due_on": e.due_on, "times_rescheduled": m.c.times_rescheduled + 1}
+                statement, changes = _RESCHEDULED, {"v_due_on": e.due_on}
             case A.MilestoneCancelled():
-                changes = {"status": "cancelled", "is_open": False}
+                statement, changes = _MILESTONE, {"status": "cancelled", "is_open": False}
             case A.MilestoneFlaggedOverdue():
-                changes = {"last_flagged_due_on": e.due_on}
+                statement, changes = _MILESTONE, {"last_flagged_due_on": e.due_on}
             case A.ReminderSent() if e.outcome == "sent":
-                changes = {"reminders_sent": m.c.reminders_sent + 1}
+                statement, changes = _REMINDED, {}
             case A.AgreementTerminated() | A.AgreementCompleted():
                 status = "terminated" if isinstance(e, A.AgreementTerminated) else "completed"
-                conn.execute(m.update().where(m.c.agreement_id == aid).values(agreement_status=status, is_open=False))
+                conn.execute(_CLOSED, {"b_id": aid, "v_status": status})
                 return
             case _:
                 return
-        conn.execute(m.update().where(m.c.agreement_id == aid, m.c.milestone_id == e.milestone_id).values(**changes))
+        conn.execute(statement, {"b_id": aid, "b_mid": e.milestone_id, **changes})
 
 
 class FundingView(View):
@@ -263,13 +302,19 @@ class ActivityView(View):
     name = "activity"
     tables = (t.activity,)
 
+    def apply_batch(self, conn: Connection, items: Sequence[Projected]) -> None:
+        conn.execute(t.activity.insert(), [self._row(item) for item in items])
+
     def apply(self, conn: Connection, item: Projected) -> None:
+        self.apply_batch(conn, [item])
+
+    @staticmethod
+    def _row(item: Projected) -> dict[str, Any]:
         e = item.event
-        conn.execute(t.activity.insert().values(
-            position=item.position, agreement_id=item.agreement_id, agreement_ref=item.ref,
-            version=e.originator_version, event_type=type(e).__name__, recorded_at=e.timestamp.isoformat(),
-            effective_on=e.effective_on, actor=e.actor, milestone_id=getattr(e, "milestone_id", None),
-            summary=summary(e)))
+        return {"position": item.position, "agreement_id": item.agreement_id, "agreement_ref": item.ref,
+                "version": e.originator_version, "event_type": type(e).__name__, "recorded_at": e.timestamp.isoformat(),
+                "effective_on": e.effective_on, "actor": e.actor, "milestone_id": getattr(e, "milestone_id", None),
+                "summary": summary(e)}
 
 
 SUMMARY_SKIPS = frozenset({"title", "parties", "milestone_id"})
