@@ -77,12 +77,9 @@ class LockTimer:
 
 
 def writer(database_url: str, index: int) -> None:
-    """One writer process: on a first line on stdin, opens the store and signs its own agreement; then for each
-    number `n` read on stdin runs `n` commands and answers "started finished locked" (times on the monotonic
-    clock, which all processes on the machine share, and the seconds spent under the table lock); 0 ends it."""
-    # Opening the store runs the library's CREATE ... IF NOT EXISTS, which PostgreSQL does not make safe
-    # against itself in another session ("tuple concurrently updated"): the parent opens them one at a time.
-    sys.stdin.readline()
+    """One writer process: signs its own agreement and says "ready"; then for each number `n` read on stdin runs
+    `n` commands and answers "started finished locked" (times on the monotonic clock, which all processes on the
+    machine share, and the seconds spent under the table lock); 0 ends it."""
     service = CommitmentService(Settings(database_url=database_url))
     ref, done = f"writer-{index}", 0
     lock = LockTimer(service.ledger.recorder)
@@ -170,14 +167,11 @@ def measure(sizes: Sizes, workdir: object) -> list[Figure]:
 
 def measure_on(database_url: str, sizes: Sizes) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
     """Rounds of 1 writer and of 8 writers, alternating: (rate, share of time under the lock) for each round."""
-    # The schema first, from one process, so the writers do not race to create it.
-    CommitmentService(Settings(database_url=database_url)).close()
     writers: list[Writer] = []
     try:
         for index in range(WRITERS):
             writers.append(Writer(database_url, index))
         for w in writers:
-            w.order(1)
             w.answer()
         for w in writers:  # warm up every writer's cache and connection
             w.order(5)
