@@ -24,8 +24,10 @@ from uuid import UUID
 import sqlalchemy.exc
 from eventsourcing import persistence as es
 from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification, Tracking
+from sqlalchemy import select
 
 from domain.agreement import Agreement
+from projections.tables import tracking
 from projections.views import Projected, View
 
 log = logging.getLogger(__name__)
@@ -62,6 +64,12 @@ class ProjectionRunner:
         self.recorder = recorder
         self.mapper = mapper
         self.views = list(views)
+        engines = {id(v.engine) for v in self.views}
+        if len(engines) != 1:
+            msg = "the views of one runner must share one engine (they are written in one transaction)"
+            raise ValueError(msg)
+        self.engine = self.views[0].engine
+        self.writer = self.views[0].writer
         self.application_name = application_name
         self.batch_size = batch_size
         self.retries = retries
@@ -69,7 +77,12 @@ class ProjectionRunner:
         self._refs: dict[UUID, str] = {}
 
     def positions(self) -> dict[str, int]:
-        return {v.name: v.max_tracking_id(self.application_name) or 0 for v in self.views}
+        """Each view's position, read in one query."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(tracking.c.view_name, tracking.c.notification_id).where(
+                tracking.c.application_name == self.application_name)).all()
+        found = {row.view_name: int(row.notification_id) for row in rows}
+        return {v.name: found.get(v.name, 0) for v in self.views}
 
     def max_position(self) -> int:
         return self.recorder.max_notification_id() or 0
@@ -103,12 +116,12 @@ class ProjectionRunner:
         items = [self._project(n) for n in notifications]
         last = notifications[-1].id
         record = Tracking(self.application_name, last)
+        # Every view in one transaction (one commit, one fsync), each with its own tracking row. A view that
+        # another runner moved meanwhile applies only what it has not seen (see View.process_in).
+        with self.writer.begin() as conn:
+            for view in self.views:
+                view.process_in(conn, [i for i in items if i.position > positions[view.name]], record)
         for view in self.views:
-            behind = [i for i in items if i.position > positions[view.name]]
-            if not behind:
-                continue
-            # A view another runner moved meanwhile applies only what it has not seen (see View.process).
-            view.process(behind, record)
             positions[view.name] = max(positions[view.name], last)
         return len(notifications)
 

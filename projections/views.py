@@ -59,21 +59,25 @@ class View(SqlTrackingRecorder, ABC):
                 table.create(conn)
 
     def process(self, items: Sequence[Projected], record: Tracking) -> int:
-        """Apply the events this view has not seen yet and move its position to `record`, in one transaction.
+        """Apply the events this view has not seen yet and move its position to `record`, in one transaction."""
+        with self.writer.begin() as conn:
+            return self.process_in(conn, items, record)
+
+    def process_in(self, conn: Connection, items: Sequence[Projected], record: Tracking) -> int:
+        """Within the caller's transaction: apply the events this view has not seen yet, then record `record`.
 
         The position is read inside the transaction, under a lock that every writer of this view takes (the
         write lock on SQLite, an advisory lock on PostgreSQL), so two runners never apply the same event twice,
         even when they started from different positions. Returns the number of events applied.
         """
-        with self.writer.begin() as conn:
-            self._lock(conn)
-            position = self._max_tracking_id(conn, record.application_name) or 0
-            todo = [item for item in items if item.position > position]
-            if not todo:
-                return 0
-            self.apply_batch(conn, todo)
-            self._insert_tracking(conn, record)
-            return len(todo)
+        self._lock(conn)
+        position = self._max_tracking_id(conn, record.application_name) or 0
+        todo = [item for item in items if item.position > position]
+        if not todo:
+            return 0
+        self.apply_batch(conn, todo)
+        self._insert_tracking(conn, record)
+        return len(todo)
 
     def _lock(self, conn: Connection) -> None:
         if conn.dialect.name == "postgresql":
