@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -25,12 +26,12 @@ TARGETS = {
 }
 
 
-def run_bench(*args: str, timeout: float) -> dict[str, dict[str, object]]:
+def run_bench(*args: str, timeout: float, env: dict[str, str] | None = None) -> tuple[dict[str, dict[str, object]], str]:
     done = subprocess.run([sys.executable, "-m", "bench", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout, check=False)
+                          timeout=timeout, check=False, env=None if env is None else {**os.environ, **env})
     assert done.returncode == 0, done.stderr[-2000:]
     parsed: dict[str, dict[str, object]] = json.loads(done.stdout)
-    return parsed
+    return parsed, done.stderr
 
 
 def test_a_figure_is_met_only_when_measured_on_the_right_side_of_its_target() -> None:
@@ -44,7 +45,7 @@ def test_a_figure_is_met_only_when_measured_on_the_right_side_of_its_target() ->
 
 
 def test_one_group_prints_only_its_figures_as_json() -> None:
-    figures = run_bench("--quick", "--json", "--only", "latency over history", timeout=120)
+    figures, _ = run_bench("--quick", "--json", "--only", "latency over history", timeout=120)
     assert set(figures) == {"latency_10000_vs_10_events"}
     latency = figures["latency_10000_vs_10_events"]
     assert set(latency) == {"value", "target", "met"}
@@ -54,9 +55,17 @@ def test_one_group_prints_only_its_figures_as_json() -> None:
     assert latency["met"] is (latency["value"] <= 1.3)
 
 
+def test_a_figure_whose_database_is_unreachable_is_not_measured_and_says_why() -> None:
+    figures, stderr = run_bench("--quick", "--json", "--only", "PostgreSQL writers", timeout=60,
+                                env={"COMMITMENTS_TEST_PG": "postgresql://postgres@127.0.0.1:1/test"})
+    assert figures == {"postgres_8_writers_vs_1": {"value": None, "target": 3.0, "met": False}}
+    assert stderr.startswith("postgres_8_writers_vs_1: not measured: PostgreSQL is not reachable at "
+                             "postgresql://postgres@127.0.0.1:1/test")
+
+
 @pytest.mark.slow
 def test_quick_json_has_every_figure_with_value_target_and_met() -> None:
-    figures = run_bench("--quick", "--json", timeout=240)
+    figures, _ = run_bench("--quick", "--json", timeout=240)
     assert set(figures) == FIGURES
     for name, figure in figures.items():
         assert set(figure) == {"value", "target", "met"}, name
