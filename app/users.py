@@ -28,7 +28,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from app.errors import ApplicationError
-from app.ledger import sqlalchemy_url
+from app.ledger import schema_lock, sqlalchemy_url
 
 Role = Literal["admin", "official", "auditor"]
 ROLES: tuple[str, ...] = get_args(Role)
@@ -102,7 +102,10 @@ class UserStore:
     def __init__(self, database_url: str, *, engine: Engine | None = None) -> None:
         self.engine = engine or create_engine(sqlalchemy_url(database_url), pool_pre_ping=True)
         self._owns_engine = engine is None
-        metadata.create_all(self.engine, checkfirst=True)
+        # Issue 7: processes starting together on an empty PostgreSQL take turns creating the tables
+        # (two concurrent CREATE TABLE can fail with "type ... already exists").
+        with schema_lock(database_url):
+            metadata.create_all(self.engine, checkfirst=True)
 
     def close(self) -> None:
         if self._owns_engine:

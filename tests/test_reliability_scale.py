@@ -98,6 +98,14 @@ class Processes:
         self.started.append((name, process))
         return process
 
+    def start_python(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+        log = (self.tmp_path / f"{name}.log").open("wb")
+        process = subprocess.Popen([support.PYTHON, *args], cwd=support.ROOT, env=self.env, stdout=log,
+                                   stderr=subprocess.STDOUT)
+        log.close()
+        self.started.append((name, process))
+        return process
+
     def log(self, name: str) -> str:
         return (self.tmp_path / f"{name}.log").read_text(encoding="utf-8", errors="replace")
 
@@ -433,3 +441,47 @@ def lowest_position(database_url: str, views: set[str]) -> int:
     """The least position among the views (0 for a view whose position was reset)."""
     positions = {row[0]: int(row[-1]) for row in dump_views(database_url)["projection_tracking"]}
     return min(positions.get(name, 0) for name in views)
+
+
+# 4. Everything started at the same moment on an empty database.
+
+STARTER = """
+import sys, time, pathlib
+import app.cli  # the slow part (imports) first, so that every process reaches the database at the same moment
+go = pathlib.Path(sys.argv[1])
+while not go.exists():
+    time.sleep(0.002)
+app.cli.main(sys.argv[2:])
+"""
+
+
+@pytest.mark.slow
+def test_servers_and_schedulers_started_together_on_an_empty_database_all_come_up(
+        postgres_url: str, processes: Processes, tmp_path: Path) -> None:
+    go = tmp_path / "go"
+    processes.env.update({"COMMITMENTS_DATABASE_URL": postgres_url, "COMMITMENTS_SCHEDULER_STANDBY_POLL_SECONDS": "1"})
+    urls = []
+    started = []
+    for n in range(3):
+        port = free_port()
+        urls.append(f"http://127.0.0.1:{port}")
+        started.append(processes.start_python(f"serve-{n}", "-c", STARTER, str(go), "serve", "--no-scheduler",
+                                              "--port", str(port)))
+    for n in range(2):
+        started.append(processes.start_python(f"scheduler-{n}", "-c", STARTER, str(go), "scheduler", "run",
+                                              "--interval", "5"))
+    time.sleep(4)  # let every process finish importing and wait at the line
+    go.touch()
+    for url, process in zip(urls, started, strict=False):
+        wait_healthy(url, process)
+    wait_until(lambda: all("scheduler active" in processes.log(f"scheduler-{n}")
+                           or "standing by" in processes.log(f"scheduler-{n}") for n in range(2)),
+               60, "both schedulers to start")
+    for name, process in processes.started:
+        assert process.poll() is None, processes.log(name)
+    logs = [processes.log(f"scheduler-{n}") for n in range(2)]
+    assert sum("scheduler active" in log for log in logs) == 1  # exactly one leads
+    codes = processes.stop_all()
+    for name, code in codes.items():
+        assert code == 0 or (name.startswith("serve") and code == -signal.SIGTERM), processes.log(name)[-2000:]
+        assert "Traceback" not in processes.log(name)
