@@ -8,15 +8,43 @@ from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import psycopg
 import sqlalchemy.exc
+from psycopg import sql
 from sqlalchemy import Engine
 
-from app.ledger import AgreementLedger, sqlalchemy_url
+from app.ledger import AgreementLedger, is_postgres, parse_database_url, sqlalchemy_url
 from app.settings import Settings
 from projections import queries
-from projections.database import create_views_engine
+from projections.database import CONNECTION_NAME, create_views_engine
 from projections.runner import Progress, ProjectionRunner
 from projections.views import View, all_views
+
+
+class Listener:
+    """LISTEN on the events table's channel; reconnects on the next wait after a dropped connection."""
+
+    def __init__(self, database_url: str, channel: str) -> None:
+        self.url = parse_database_url(database_url).set(drivername="postgresql")
+        self.channel = channel
+        self.connection: psycopg.Connection[Any] | None = None
+
+    def wait(self, timeout: float) -> bool:
+        try:
+            if self.connection is None or self.connection.closed:
+                self.connection = psycopg.connect(self.url.render_as_string(hide_password=False), autocommit=True,
+                                                  application_name=CONNECTION_NAME)
+                self.connection.execute(sql.SQL("LISTEN {0}").format(sql.Identifier(self.channel)))
+            return any(True for _ in self.connection.notifies(timeout=timeout, stop_after=1))
+        except psycopg.Error:
+            self.close()
+            time.sleep(timeout)
+            return False
+
+    def close(self) -> None:
+        if self.connection is not None:
+            self.connection.close()
+            self.connection = None
 
 
 class ReadModels:
@@ -93,8 +121,16 @@ class ReadModels:
             return self.runner.rebuild(progress)
 
     def run(self, stop: threading.Event, poll_seconds: float) -> None:
-        """Tail the log until `stop` is set (the `projections run` command)."""
-        self.runner.run(stop, poll_seconds)
+        """Tail the log until `stop` is set (the `projections run` command). On PostgreSQL it wakes on the
+        NOTIFY the library's recorder sends with every insert, and polls as well in case a notification is lost."""
+        if not is_postgres(self.settings.database_url):
+            self.runner.run(stop, poll_seconds)
+            return
+        listener = Listener(self.settings.database_url, self.ledger.events_table.replace(".", "_"))
+        try:
+            self.runner.run(stop, poll_seconds, wake=listener.wait)
+        finally:
+            listener.close()
 
     # Reads.
 

@@ -42,6 +42,9 @@ RETRYABLE: tuple[type[BaseException], ...] = (
 RUN_ERRORS: tuple[type[BaseException], ...] = (*RETRYABLE, sqlalchemy.exc.DBAPIError, es.PersistenceError)
 """What the tailing loop survives (after the retries are spent): it logs, waits and tries again."""
 
+Wake = Callable[[float], bool]
+"""Blocks for at most the given seconds; returns True early when new events may have been stored."""
+
 Progress = Callable[[int, int], None]
 """Called after each batch with (position reached, target position)."""
 
@@ -165,8 +168,11 @@ class ProjectionRunner:
             self.retrying(view.reset)
         return self.catch_up(progress=progress)
 
-    def run(self, stop: threading.Event, poll_seconds: float = 0.5) -> None:
-        """Tail the log until `stop` is set. A failure is logged and retried: the runner never stalls silently."""
+    def run(self, stop: threading.Event, poll_seconds: float = 0.5, wake: Wake | None = None) -> None:
+        """Tail the log until `stop` is set. A failure is logged and retried: the runner never stalls silently.
+
+        When idle it waits `poll_seconds`, or less if `wake` (e.g. PostgreSQL's LISTEN) says events arrived.
+        """
         while not stop.is_set():
             try:
                 applied = self.catch_up()
@@ -174,4 +180,15 @@ class ProjectionRunner:
                 log.error("projections: catch-up failed (%s); retrying", str(e).splitlines()[0] if str(e) else e)
                 applied = 0
             if not applied:
-                stop.wait(poll_seconds)
+                self._idle(stop, poll_seconds, wake)
+
+    @staticmethod
+    def _idle(stop: threading.Event, seconds: float, wake: Wake | None) -> None:
+        if wake is None:
+            stop.wait(seconds)
+            return
+        deadline = time.monotonic() + seconds
+        # In short slices, so that a stop request is honoured promptly.
+        while not stop.is_set() and (remaining := deadline - time.monotonic()) > 0:
+            if wake(min(remaining, 0.5)):
+                return

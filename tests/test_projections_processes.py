@@ -168,3 +168,24 @@ def test_runner_recovers_by_itself_when_postgres_drops_its_connections(postgres_
         writer.close()
         views.close()
     assert runner.returncode == 0
+
+
+def test_on_postgres_the_runner_wakes_on_notify_not_on_its_poll(postgres_url: str) -> None:
+    views = ReadModels(Settings(database_url=postgres_url))
+    writer = service_for(postgres_url)
+    runner = popen(postgres_url, "projections", "run", "--poll", "120")
+    try:
+        bulk_history(writer, agreements=1, events_each=5, seed=2)
+        wait_for_lag_zero(views, timeout=30)
+        time.sleep(1.0)  # the runner is now idle, listening, with two minutes to go before its next poll
+        for round_ in range(3):
+            bulk_history(writer, agreements=1, events_each=5, seed=20 + round_)
+            started = time.monotonic()
+            wait_for_lag_zero(views, timeout=30)
+            assert time.monotonic() - started < 30
+        assert activity_positions(views) == list(range(1, writer.max_position() + 1))
+    finally:
+        runner.send_signal(signal.SIGTERM)
+        runner.communicate(timeout=150)
+        writer.close()
+        views.close()
