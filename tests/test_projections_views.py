@@ -75,7 +75,10 @@ def scenario(service: CommitmentService, after_each_write: bool) -> None:
 
 def test_views_hold_exactly_the_facts(service: CommitmentService) -> None:
     scenario(service, after_each_write=False)
+    assert service.views.status() == [{"name": n, "position": 0, "lag": 20}
+                                      for n in ("agreements", "milestones", "funding", "portfolio", "activity")]
     assert service.views.catch_up() == service.max_position() == 20
+    assert service.views.catch_up() == 0
     views = service.views
 
     # Overdue: open milestones of active agreements only (a2 is terminated).
