@@ -123,9 +123,8 @@ class ProjectionRunner:
         # another runner moved meanwhile applies only what it has not seen (see View.process_in).
         with self.writer.begin() as conn:
             for view in self.views:
-                view.process_in(conn, [i for i in items if i.position > positions[view.name]], record)
-        for view in self.views:
-            positions[view.name] = max(positions[view.name], last)
+                view.process_in(conn, [i for i in items if i.position > positions[view.name]], record,
+                                since=positions[view.name])
         return len(notifications)
 
     def _project(self, notification: Notification) -> Projected:

@@ -58,20 +58,24 @@ class View(SqlTrackingRecorder, ABC):
             for table in self.tables:
                 table.create(conn)
 
-    def process(self, items: Sequence[Projected], record: Tracking) -> int:
+    def process(self, items: Sequence[Projected], record: Tracking, since: int) -> int:
         """Apply the events this view has not seen yet and move its position to `record`, in one transaction."""
         with self.writer.begin() as conn:
-            return self.process_in(conn, items, record)
+            return self.process_in(conn, items, record, since)
 
-    def process_in(self, conn: Connection, items: Sequence[Projected], record: Tracking) -> int:
+    def process_in(self, conn: Connection, items: Sequence[Projected], record: Tracking, since: int) -> int:
         """Within the caller's transaction: apply the events this view has not seen yet, then record `record`.
 
-        The position is read inside the transaction, under a lock that every writer of this view takes (the
-        write lock on SQLite, an advisory lock on PostgreSQL), so two runners never apply the same event twice,
-        even when they started from different positions. Returns the number of events applied.
+        `items` must hold every event after position `since` up to `record`. The view's position is read inside
+        the transaction, under a lock that every writer of this view takes (the write lock on SQLite, an advisory
+        lock on PostgreSQL), so two runners never apply the same event twice, even when they started from
+        different positions; and if the view is behind `since` (a rebuild reset it meanwhile), nothing is
+        applied, so no event is skipped. Returns the number of events applied.
         """
         self._lock(conn)
         position = self._max_tracking_id(conn, record.application_name) or 0
+        if position < since:
+            return 0
         todo = [item for item in items if item.position > position]
         if not todo:
             return 0

@@ -8,6 +8,7 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
+from eventsourcing.persistence import Tracking
 from sqlalchemy import func, select
 
 from app import commands as c
@@ -176,4 +177,58 @@ def test_two_runners_at_once_apply_every_event_once(database_url: str) -> None:
     finally:
         for r in runners:
             r.close()
+        writer.close()
+
+
+def test_a_rebuild_while_another_runner_catches_up_skips_nothing(database_url: str) -> None:
+    settings = Settings(database_url=database_url, projection_batch_size=13)
+    writer = CommitmentService(settings)
+    tailing, rebuilding = ReadModels(settings), ReadModels(settings)
+    try:
+        bulk_history(writer, agreements=10, events_each=40, seed=5)
+        last = writer.max_position()
+
+        def tail() -> None:
+            for _ in range(15):
+                tailing.catch_up()
+
+        thread = threading.Thread(target=tail)
+        thread.start()
+        rebuilding.rebuild()
+        rebuilding.rebuild()
+        thread.join()
+        tailing.catch_up()
+        with tailing.engine.connect() as conn:
+            positions = conn.execute(select(t.activity.c.position).order_by(t.activity.c.position)).scalars().all()
+        assert positions == list(range(1, last + 1))
+        assert tailing.status() == [{"name": n, "position": last, "lag": 0}
+                                    for n in ("agreements", "milestones", "funding", "portfolio", "activity")]
+        concurrent = dump_views(tailing.engine)
+        rebuilding.rebuild()
+        assert dump_views(tailing.engine) == concurrent
+    finally:
+        tailing.close()
+        rebuilding.close()
+        writer.close()
+
+
+def test_a_view_reset_under_a_runner_takes_no_batch_that_would_skip_events(database_url: str) -> None:
+    settings = Settings(database_url=database_url)
+    writer = CommitmentService(settings)
+    views = ReadModels(settings)
+    try:
+        bulk_history(writer, agreements=2, events_each=20, seed=6)
+        views.catch_up(stop=26)
+        batch = [views.runner._project(n) for n in views.ledger.recorder.select_notifications(27, 13)]
+        milestones = views.views[1]
+        milestones.reset()  # as a rebuild in another process would, between our read of 26 and our write
+        assert milestones.process(batch, Tracking(views.ledger.name, 39), since=26) == 0
+        assert milestones.max_tracking_id(views.ledger.name) is None
+        assert [s["position"] for s in views.status()] == [26, 0, 26, 26, 26]
+        assert views.catch_up() == 40
+        caught_up = dump_views(views.engine)
+        views.rebuild()
+        assert dump_views(views.engine) == caught_up
+    finally:
+        views.close()
         writer.close()
