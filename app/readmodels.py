@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -163,6 +163,4 @@ class ReadModels:
             return queries.activity(conn, agreement_ref, limit)
 
     def today(self) -> date:
-        from datetime import datetime
-
         return datetime.now(tz=self.zone).date()
