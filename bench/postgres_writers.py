@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -133,14 +134,24 @@ class WriterFailed(Exception):
     """A writer process died."""
 
 
-def run_round(writers: list[Writer], n: int) -> tuple[float, float]:
-    """Commands per second of the given writers, each doing `n` at once; and the share of their time they held
-    the events table's lock."""
+@dataclass(frozen=True)
+class Round:
+    """One round of writers: their commands per second, the share of their time spent from LOCK TABLE to
+    COMMIT, and that time per command."""
+
+    rate: float
+    lock_share: float
+    lock_ms: float
+
+
+def run_round(writers: list[Writer], n: int) -> Round:
+    """Every given writer runs `n` commands at once."""
     for w in writers:
         w.order(n)
     spans = [tuple(map(float, w.answer().split())) for w in writers]
-    held = sum(s[2] for s in spans) / sum(s[1] - s[0] for s in spans)
-    return n * len(writers) / (max(s[1] for s in spans) - min(s[0] for s in spans)), held
+    held = sum(s[2] for s in spans)
+    wall = max(s[1] for s in spans) - min(s[0] for s in spans)
+    return Round(n * len(writers) / wall, held / sum(s[1] - s[0] for s in spans), held / (n * len(writers)) * 1000)
 
 
 def measure(sizes: Sizes, workdir: object) -> list[Figure]:
@@ -155,17 +166,19 @@ def measure(sizes: Sizes, workdir: object) -> list[Figure]:
         return [not_measured(NAME, 3.0, "higher", BASELINE, str(e))]
     finally:
         drop_database(database_url)
-    ratios = [a[0] / b[0] for a, b in zip(eight, one, strict=True)]
-    alone = statistics.median(share for _, share in one)
+    ratios = [a.rate / b.rate for a, b in zip(eight, one, strict=True)]
+    alone = statistics.median(r.lock_share for r in one)
     note = (f"{sizes.pg_commands_per_writer} commands per writer x {sizes.rounds} rounds: 8 writers "
-            f"{per_second([r for r, _ in eight])}, 1 writer {per_second([r for r, _ in one])} (per round: "
-            f"{', '.join(f'{r:.2f}' for r in ratios)}); {os.cpu_count()} CPUs; "
-            f"a lone writer spends {alone:.0%} of its time from the library's LOCK TABLE .. EXCLUSIVE to its COMMIT, "
-            f"which other writers cannot overlap: roughly {1 / alone:.1f}x at best")
+            f"{per_second([r.rate for r in eight])}, 1 writer {per_second([r.rate for r in one])} (per round: "
+            f"{', '.join(f'{r:.2f}' for r in ratios)}); a lone writer spends {alone:.0%} of "
+            f"its time from the library's LOCK TABLE .. EXCLUSIVE to its COMMIT, which other writers cannot overlap "
+            f"(roughly {1 / alone:.1f}x at best): {statistics.median(r.lock_ms for r in one):.2f} ms per command alone, "
+            f"while 8 writers finished one command every {1000 / statistics.median(r.rate for r in eight):.2f} ms, "
+            f"handing the lock from process to process on {os.cpu_count()} busy CPUs")
     return [Figure(NAME, statistics.median(ratios), 3.0, "higher", BASELINE, note)]
 
 
-def measure_on(database_url: str, sizes: Sizes) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+def measure_on(database_url: str, sizes: Sizes) -> tuple[list[Round], list[Round]]:
     """Rounds of 1 writer and of 8 writers, alternating: (rate, share of time under the lock) for each round."""
     writers: list[Writer] = []
     try:
@@ -176,8 +189,8 @@ def measure_on(database_url: str, sizes: Sizes) -> tuple[list[tuple[float, float
         for w in writers:  # warm up every writer's cache and connection
             w.order(5)
             w.answer()
-        one: list[tuple[float, float]] = []
-        eight: list[tuple[float, float]] = []
+        one: list[Round] = []
+        eight: list[Round] = []
         for round_index in range(sizes.rounds):
             order = [(one, writers[:1]), (eight, writers)]
             for rounds, group in order if round_index % 2 == 0 else reversed(order):
