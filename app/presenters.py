@@ -48,7 +48,8 @@ def agreement_summary(agreement: Agreement, today: date) -> dict[str, Any]:
         "allocated": {cur: agreement.allocated(cur) for cur in currencies},
         "disbursed": {cur: agreement.disbursed.get(cur, Decimal(0)) for cur in currencies},
         "milestones_open": len(open_milestones),
-        "overdue_count": sum(1 for m in open_milestones if m.due_on < today),
+        "overdue_count": (sum(1 for m in open_milestones if m.due_on < today)
+                          if agreement.status == "active" else 0),
         "next_due": ({"milestone_id": upcoming[0].milestone_id, "due_on": upcoming[0].due_on}
                      if upcoming else None),
         "version": agreement.version,

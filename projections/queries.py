@@ -74,7 +74,8 @@ def _summary(row: Any, funding: dict[str, tuple[str, str]], today: date) -> dict
         "allocated": {c: funding[c][0] for c in currencies},
         "disbursed": {c: funding[c][1] for c in currencies},
         "milestones_open": len(due),
-        "overdue_count": sum(1 for d, _ in due if d < today),
+        # Only an active agreement's milestones can be overdue (as in the domain and the overdue query).
+        "overdue_count": sum(1 for d, _ in due if d < today) if row["status"] == "active" else 0,
         "next_due": {"milestone_id": upcoming[0][1], "due_on": upcoming[0][0].isoformat()} if upcoming else None,
         "version": row["version"],
     }

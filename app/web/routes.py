@@ -23,7 +23,6 @@ from app.api.deps import get_backend
 from app.api.errors import status_of, validation_detail
 from app.errors import ApplicationError
 from app.i18n import LANGUAGE_NAMES, LANGUAGES, direction, normalise, translate
-from app.presenters import agreement_summary
 from app.service import WriteResult
 from app.settings import Settings
 from app.users import User, token_hash
@@ -149,7 +148,7 @@ def dashboard(v: VisitDep) -> Response:
         return to_signin(v)
     service = v.backend.service
     today = service.today()
-    rows = [agreement_summary(service.agreement(ref), today) for ref in service.refs()]
+    rows = service.list_agreements()
     overdue = v.backend.overdue(today)
     totals: dict[str, dict[str, Decimal]] = {}
     for row in rows:
