@@ -34,7 +34,7 @@ class Sizes:
 
 QUICK = Sizes(
     quick=True, rounds=3, commands=100, agreements_for_commands=10, history=2_000, latency_samples=100,
-    catch_up_events=1_000, overdue_agreements=200, milestones_per_agreement=10, http_requests=30,
+    catch_up_events=5_000, overdue_agreements=1_000, milestones_per_agreement=10, http_requests=30,
     pg_commands_per_writer=20, memory_small_events=2_000, memory_large_events=8_000,
 )
 FULL = Sizes(
