@@ -17,7 +17,7 @@ from eventsourcing.persistence import RecordConflictError
 
 from app import commands as c
 from app.errors import AgreementExists, AgreementNotFound, ConcurrencyConflict, StaleVersion
-from app.ledger import AgreementLedger, parse_database_url
+from app.ledger import AgreementLedger, parse_database_url, replay
 from app.presenters import agreement_state, history_entry
 from app.readmodels import ReadModels
 from app.settings import Settings
@@ -289,7 +289,8 @@ class CommitmentService:
 
     def _find(self, aggregate_id: UUID, *, fresh: bool = False) -> Agreement | None:
         try:
-            found: object = self.ledger.repository.get(aggregate_id, version=sys.maxsize if fresh else None)
+            found: object = self.ledger.repository.get(aggregate_id, version=sys.maxsize if fresh else None,
+                                                       projector_func=replay)
         except AggregateNotFoundError:
             return None
         assert isinstance(found, Agreement)
