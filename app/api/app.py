@@ -29,10 +29,8 @@ def create_app(settings: Settings, *, backend: Backend | None = None, background
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runner: ProjectionRunner | None = None
         if background:
-            views = state.views()
-            if views is not None:
-                runner = ProjectionRunner(views, settings.projection_poll_seconds)
-                runner.start()
+            runner = ProjectionRunner(state.views(), settings.projection_poll_seconds)
+            runner.start()
             if state.scheduler is not None:
                 state.scheduler.start()
         try:

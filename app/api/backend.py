@@ -69,14 +69,9 @@ class Backend:
         self.users.close()
         self.service.close()
 
-    def views(self) -> ReadModelsLike | None:
-        """The projections' read models, if that part of the project is installed."""
-        try:
-            views: ReadModelsLike | None = getattr(self.service, "views", None)
-        except (ImportError, AttributeError) as e:
-            log.debug("read models unavailable: %s", e)
-            return None
-        return views
+    def views(self) -> ReadModelsLike:
+        """The projections' read models."""
+        return self.service.views
 
     def written(self, result: WriteResult) -> WriteResult:
         """After a write: remember its position, and let the read models catch up to it before answering."""
@@ -86,32 +81,18 @@ class Backend:
         return result
 
     def _wait_views(self, position: int) -> None:
-        views = self.views()
-        if views is not None and position:
+        if position:
             try:
-                views.wait_for(position, self.settings.read_wait_seconds)
+                self.views().wait_for(position, self.settings.read_wait_seconds)
             except TimeoutError:
                 log.warning("read models did not reach position %s within %ss", position, self.settings.read_wait_seconds)
 
     def overdue(self, as_of: date) -> list[dict[str, Any]]:
-        """Open milestones past due on `as_of`: from the read models when present, else from the agreements."""
-        views = self.views()
-        if views is not None:
-            # Everything committed before this read, by this process or another, is in the answer.
-            self._wait_views(max(self.last_position, self.service.max_position()))
-            rows = [dataclasses.asdict(row) for row in views.overdue(as_of)]
-            return [plain(row) for row in rows]  # type: ignore[misc]
-        found: list[dict[str, Any]] = []
-        for ref in self.service.refs():
-            agreement = self.service.agreement(ref)
-            if agreement.status != "active":
-                continue
-            for m in agreement.milestones.values():
-                if m.is_open and m.due_on < as_of:
-                    found.append({"agreement_ref": ref, "milestone_id": m.milestone_id, "title": m.title,
-                                  "due_on": m.due_on.isoformat(), "days_overdue": (as_of - m.due_on).days,
-                                  "responsible": m.responsible})
-        return sorted(found, key=lambda r: (r["due_on"], r["agreement_ref"], r["milestone_id"]))
+        """Open milestones past due on `as_of`, from the read models."""
+        # Everything committed before this read, by this process or another, is in the answer.
+        self._wait_views(max(self.last_position, self.service.max_position()))
+        rows = [dataclasses.asdict(row) for row in self.views().overdue(as_of)]
+        return [plain(row) for row in rows]  # type: ignore[misc]
 
     def verify(self) -> dict[str, Any]:
         """The audit's verification of every hash chain, recomputed from the stored rows."""
@@ -127,10 +108,9 @@ class Backend:
             database = f"error: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
             position = None
         projections: list[dict[str, Any]] = []
-        views = self.views()
-        if views is not None and database == "ok":
+        if database == "ok":
             try:
-                projections = [dict(plain(s)) for s in views.status()]  # type: ignore[arg-type]
+                projections = [dict(plain(s)) for s in self.views().status()]  # type: ignore[arg-type]
             except DATABASE_ERRORS as e:  # a failing projection is reported, not raised
                 projections = [{"name": "read-models", "position": None, "lag": None, "error": str(e).splitlines()[0]}]
         lags = [int(p["lag"]) for p in projections if isinstance(p.get("lag"), int)]
@@ -139,7 +119,7 @@ class Backend:
             "database": database,
             "position": position,
             "projections": projections,
-            "projection_lag": max(lags) if lags else (None if views is None else 0),
+            "projection_lag": max(lags) if lags else (0 if database == "ok" else None),
             "scheduler": {
                 "running": self.scheduler is not None,
                 "last_sweep": _iso(getattr(self.scheduler, "last_sweep", None)),
