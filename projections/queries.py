@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, String, bindparam, select, type_coerce
 
 from projections import tables as t
 
@@ -38,12 +38,24 @@ m = t.milestones
 _ORDER = (m.c.due_on, m.c.agreement_ref, m.c.milestone_id)
 
 
+# Built once. The due date is read as it comes from the driver: SQLite's dialect would parse every date with a
+# regular expression, and date.fromisoformat is several times cheaper on the thousands of rows this can return.
+_OVERDUE = (select(m.c.agreement_ref, m.c.milestone_id, m.c.title, type_coerce(m.c.due_on, String), m.c.responsible)
+            .where(m.c.is_open.is_(True), m.c.due_on < bindparam("as_of", type_=m.c.due_on.type))
+            .order_by(*_ORDER))
+
+
+def _as_date(value: date | str) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(value)
+
+
 def overdue(conn: Connection, as_of: date) -> list[OverdueMilestone]:
     """Open milestones of active agreements that were due before `as_of`, oldest first."""
-    rows = conn.execute(select(m.c.agreement_ref, m.c.milestone_id, m.c.title, m.c.due_on, m.c.responsible)
-                        .where(m.c.is_open.is_(True), m.c.due_on < as_of).order_by(*_ORDER))
-    return [OverdueMilestone(r.agreement_ref, r.milestone_id, r.title, r.due_on, (as_of - r.due_on).days,
-                             r.responsible) for r in rows]
+    found = []
+    for ref, milestone_id, title, due, responsible in conn.execute(_OVERDUE, {"as_of": as_of}).all():
+        due_on = _as_date(due)
+        found.append(OverdueMilestone(ref, milestone_id, title, due_on, (as_of - due_on).days, responsible))
+    return found
 
 
 def open_milestones(conn: Connection, due_from: date, due_to: date) -> list[OpenMilestone]:
