@@ -74,10 +74,10 @@ class Backend:
         return self.service.views
 
     def written(self, result: WriteResult) -> WriteResult:
-        """After a write: remember its position, and let the read models catch up to it before answering."""
+        """After a write: remember its position. The write answers at once; every read that uses the read
+        models first brings them up to the head of the log (at least this position), so it sees the write."""
         with self._lock:
             self.last_position = max(self.last_position, result.position)
-        self._wait_views(result.position)
         return result
 
     def _wait_views(self, position: int) -> None:

@@ -19,5 +19,5 @@ def write_route(router: APIRouter, path: str) -> Callable[[Callable[..., Any]], 
 
 
 def written(backend: Backend, result: WriteResult) -> WriteOut:
-    """The write's answer, given once the read models have caught up with it."""
+    """The write's answer: the agreement, its new version and the write's position in the log."""
     return WriteOut(**backend.written(result).as_dict())
