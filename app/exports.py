@@ -18,6 +18,7 @@ from eventsourcing.utils import get_topic
 
 from app.audit.store import StoredRow, stored_rows
 from app.audit.verify import ChainVerifier, decoder_of
+from app.ledger import replay
 from app.ocds import ocds_record
 from app.presenters import agreement_state
 from domain.agreement import Agreement, agreement_id
@@ -188,7 +189,7 @@ def export_ocds(service: Any, out: TextIO) -> int:
     count = 0
     for ref in service.refs():
         events = list(service.ledger.events.get(agreement_id(ref)))
-        record = ocds_record(events, agreement_state(service.agreement(ref)))
+        record = ocds_record(events, agreement_state(replay(None, events)))
         out.write(("," if count else "") + "\n" + json.dumps(record, ensure_ascii=False))
         count += 1
     out.write("\n]}\n")

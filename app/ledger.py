@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import sqlite3
 from collections.abc import Iterable, Iterator
 from datetime import date
 from typing import Any
@@ -241,15 +240,3 @@ class AgreementLedger(Application[UUID]):
     @property
     def events_table(self) -> str:
         return str(getattr(self.recorder, "events_table_name", "stored_events"))
-
-
-def sqlite_durability(path: str) -> dict[str, str]:
-    """The journal mode and synchronous level an SQLite connection of ours gets, read back from SQLite."""
-    connection = sqlite3.connect(path)
-    try:
-        connection.execute("PRAGMA synchronous=FULL")
-        journal = str(connection.execute("PRAGMA journal_mode").fetchone()[0])
-        synchronous = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}[connection.execute("PRAGMA synchronous").fetchone()[0]]
-    finally:
-        connection.close()
-    return {"journal_mode": journal, "synchronous": synchronous}

@@ -190,7 +190,7 @@ class CommitmentService:
     def show_as_of(self, ref: str, as_of: date) -> dict[str, Any]:
         """The state as recorded by the end of `as_of` (in the configured zone): what the system knew then."""
         cutoff = datetime.combine(as_of + timedelta(days=1), time(), tzinfo=self.zone)
-        agreement = as_recorded_before(self.ledger.events.get(self._load(ref, fresh=True).id), cutoff)
+        agreement = as_recorded_before(self.ledger.events.get(self.existing_id(ref)), cutoff)
         if agreement is None:
             msg = f"agreement {ref} was not yet recorded on {as_of}"
             raise AgreementNotFound(msg)
@@ -198,7 +198,7 @@ class CommitmentService:
 
     def show_effective_on(self, ref: str, on: date) -> dict[str, Any]:
         """The state as true in the world on `on`, from each fact's effective date."""
-        agreement = as_effective_on(self.ledger.events.get(self._load(ref, fresh=True).id), on)
+        agreement = as_effective_on(self.ledger.events.get(self.existing_id(ref)), on)
         if agreement is None:
             msg = f"agreement {ref} was not yet in effect on {on}"
             raise AgreementNotFound(msg)
@@ -206,7 +206,7 @@ class CommitmentService:
 
     def history(self, ref: str) -> Iterator[dict[str, Any]]:
         # Not a generator itself: an unknown ref fails here, before a caller starts writing output.
-        agreement_uuid = self._load(ref, fresh=True).id
+        agreement_uuid = self.existing_id(ref)
         return (history_entry(event) for event in self.ledger.events.get(agreement_uuid))
 
     def list_agreements(self) -> list[dict[str, Any]]:
@@ -295,6 +295,14 @@ class CommitmentService:
             return None
         assert isinstance(found, Agreement)
         return found
+
+    def existing_id(self, ref: str) -> UUID:
+        """The id of a stored agreement, checked with one indexed read instead of loading the agreement."""
+        aggregate_id = agreement_id(ref)
+        if self._stored_version(aggregate_id) == 0:
+            msg = f"no agreement with ref {ref!r}"
+            raise AgreementNotFound(msg)
+        return aggregate_id
 
     def _load(self, ref: str, *, fresh: bool = False) -> Agreement:
         agreement = self._find(agreement_id(ref), fresh=fresh)

@@ -23,6 +23,7 @@ from app.api.deps import get_backend
 from app.api.errors import status_of, validation_detail
 from app.errors import ApplicationError
 from app.i18n import LANGUAGE_NAMES, LANGUAGES, direction, normalise, translate
+from app.presenters import agreement_state
 from app.service import WriteResult
 from app.settings import Settings
 from app.users import User, token_hash
@@ -181,10 +182,10 @@ def agreement_view(v: Visit, ref: str, *, error: str | None = None, notice: str 
         agreement = service.agreement(ref)
     except ApplicationError:
         return render(v, "error.html", status=404, message=f"{v.t('not_found')}: {ref}")
-    state = service.show(ref)
+    state = agreement_state(agreement)
     today = service.today()
     for m in state["milestones"]:
-        m["overdue"] = m["status"] in ("planned", "in_progress") and m["due_on"] < today.isoformat()
+        m["overdue"] = agreement.is_overdue(m["milestone_id"], today)
     history = list(service.history(ref))
     can_write = v.user is not None and v.user.can_write_to(agreement.party_short_names)
     chart = {

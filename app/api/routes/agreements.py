@@ -65,7 +65,7 @@ def as_known_on(backend: BackendDep, ref: str, as_of: date, effective_on: date) 
     """Bitemporal: the events recorded by the end of `as_of`, replayed as in effect on `effective_on`."""
     service = backend.service
     cutoff = datetime.combine(as_of + timedelta(days=1), time(), tzinfo=service.zone)
-    events: list[Any] = list(service.ledger.events.get(service.agreement(ref).id))
+    events: list[Any] = list(service.ledger.events.get(service.existing_id(ref)))
     known = [e for e in events if e.timestamp < cutoff]
     agreement = as_effective_on(known, effective_on)
     if agreement is None:
