@@ -184,6 +184,11 @@ class CommitmentService:
         """The current state, loaded fresh from the store (snapshot plus later events), never from the cache."""
         return self._load(ref, fresh=True)
 
+    def parties(self, ref: str) -> list[str]:
+        """The short names of an agreement's parties. No event changes them after signing, so the cached
+        agreement answers without a read: this runs before every write, for object-level authorization."""
+        return self._load(ref).party_short_names
+
     def show(self, ref: str) -> dict[str, Any]:
         return agreement_state(self.agreement(ref))
 

@@ -77,8 +77,7 @@ WriterDep = Annotated[User, Depends(writer)]
 
 def writer_of(ref: RefPath, user: WriterDep, backend: BackendDep) -> User:
     """Object-level authorization: the agreement must exist, and an official's organisation must be a party to it."""
-    agreement = backend.service.agreement(ref)
-    if not user.can_write_to(agreement.party_short_names):
+    if not user.can_write_to(backend.service.parties(ref)):
         raise HTTPException(403, f"{user.org} is not a party to {ref}; an official writes only to their own agreements")
     return user
 

@@ -219,8 +219,7 @@ async def milestone_action(ref: str, milestone_id: str, action: str, v: VisitDep
 
     def run() -> Response:
         try:
-            agreement = v.backend.service.agreement(ref)
-            if not user.can_write_to(agreement.party_short_names):
+            if not user.can_write_to(v.backend.service.parties(ref)):
                 return agreement_view(v, ref, error=v.t("not_your_agreement"), status=403)
             command = model.model_validate({
                 **{k: val for k, val in values.items() if val not in (None, "")},
