@@ -61,4 +61,4 @@ class Settings(BaseSettings):
     scheduler_standby_poll_seconds: float = Field(default=15.0, gt=0)
 
     # Issue 3: projections (read models).
-    projection_batch_size: int = Field(default=500, ge=1, le=10000)
+    projection_batch_size: int = Field(default=1000, ge=1, le=10000)

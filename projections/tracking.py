@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 from eventsourcing.persistence import IntegrityError, Tracking, TrackingRecorder
-from sqlalchemy import Connection, Engine, func, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Engine, bindparam, func, select, text
 
 from projections.database import writer
 from projections.tables import tracking
+
+# An upsert that only moves forward, in the SQL that SQLite (3.35+) and PostgreSQL share. Written as text because
+# SQLAlchemy compiles its dialect-specific ON CONFLICT constructs afresh on every execution (they have no cache key).
+_UPSERT = text(
+    "INSERT INTO projection_tracking (view_name, application_name, notification_id)"
+    " VALUES (:view, :application, :position)"
+    " ON CONFLICT (view_name, application_name) DO UPDATE SET notification_id = excluded.notification_id"
+    " WHERE projection_tracking.notification_id < excluded.notification_id"
+    " RETURNING notification_id"
+)
+_POSITION = select(func.max(tracking.c.notification_id)).where(
+    tracking.c.view_name == bindparam("view"), tracking.c.application_name == bindparam("application"))
 
 
 class SqlTrackingRecorder(TrackingRecorder):
@@ -33,17 +44,8 @@ class SqlTrackingRecorder(TrackingRecorder):
     def _insert_tracking(self, conn: Connection, record: Tracking) -> None:
         # An upsert that only moves forward. On PostgreSQL a second runner doing the same batch waits on this row's
         # lock, then finds the condition false and rolls back; on SQLite the write lock already serialises them.
-        insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-        statement = insert(tracking).values(
-            view_name=self.view_name, application_name=record.application_name,
-            notification_id=record.notification_id,
-        )
-        upsert = statement.on_conflict_do_update(
-            index_elements=[tracking.c.view_name, tracking.c.application_name],
-            set_={"notification_id": statement.excluded.notification_id},
-            where=tracking.c.notification_id < statement.excluded.notification_id,
-        ).returning(tracking.c.notification_id)
-        if conn.execute(upsert).first() is None:
+        params = {"view": self.view_name, "application": record.application_name, "position": record.notification_id}
+        if conn.execute(_UPSERT, params).first() is None:
             msg = f"{self.view_name} has already processed {record.application_name} {record.notification_id}"
             raise IntegrityError(msg)
 
@@ -52,10 +54,7 @@ class SqlTrackingRecorder(TrackingRecorder):
             return self._max_tracking_id(conn, application_name)
 
     def _max_tracking_id(self, conn: Connection, application_name: str) -> int | None:
-        position = conn.execute(
-            select(func.max(tracking.c.notification_id)).where(
-                tracking.c.view_name == self.view_name, tracking.c.application_name == application_name)
-        ).scalar()
+        position = conn.execute(_POSITION, {"view": self.view_name, "application": application_name}).scalar()
         return None if position is None else int(position)
 
     def _delete_tracking(self, conn: Connection) -> None:

@@ -14,11 +14,13 @@ from sqlalchemy import func, select
 from app import commands as c
 from app.presenters import agreement_summary
 from app.readmodels import ReadModels
+from app.reminders import sweep_once
 from app.service import CommitmentService
 from app.settings import Settings
 from projections import tables as t
 from projections.queries import OpenMilestone, OverdueMilestone
 from tests.test_projections_support import bulk_history, dump_views, service_for
+from tests.test_scheduler_support import scheduler_settings
 
 AS_OF = date(2026, 11, 29)
 NAME = {"ar": "ا", "fr": "n", "en": "n"}
@@ -232,3 +234,50 @@ def test_a_view_reset_under_a_runner_takes_no_batch_that_would_skip_events(datab
     finally:
         views.close()
         writer.close()
+
+
+def later_facts(service: CommitmentService, database_url: str) -> None:
+    """After the scenario: overdue flags and reminders from a sweep, then more changes to the same rows, and a1 closed
+    (which closes each of its milestones), so one batch can hold a row's creation and several changes to it."""
+    s = service
+    s.add_contact("a1", c.AddContact(party="MIC", channel="log", address="mic"), actor="t")
+    report = sweep_once(service, scheduler_settings(database_url), AS_OF, lock_wait=5).as_dict()
+    assert (len(report["flagged"]), len(report["reminders"])) == (1, 1)
+    s.report_progress("a1", "m1", c.ReportProgress(percent=70, note="more"), actor="t")
+    s.plan_milestone("a1", c.PlanMilestone(milestone_id="m5", title="m5", due_on=date(2026, 10, 1),
+                                           responsible="MIC"), actor="t")
+    s.reschedule_milestone("a1", "m5", c.RescheduleMilestone(due_on=date(2027, 1, 31), reason="later"), actor="t")
+    s.report_progress("a1", "m5", c.ReportProgress(percent=10, note="started"), actor="t")
+    s.allocate_funding("a1", c.AllocateFunding(amount=Decimal("5.00"), currency="EUR", fund="F3", fiscal_years=[2026],
+                                               purpose="p"), actor="t")
+    s.correct_allocation("a1", c.CorrectAllocation(corrects_version=s.agreement("a1").version, amount=Decimal("4.50"),
+                                                   reason="typo"), actor="t")
+    s.disburse("a1", c.DisburseFunding(amount=Decimal("4.50"), currency="EUR", value_date=date(2026, 4, 1),
+                                       tranche="1"), actor="t")
+    s.add_contact("a1", c.AddContact(party="ONCF", channel="log", address="oncf-2"), actor="t")
+    s.complete("a1", c.CloseAgreement(on=date(2026, 11, 1), reason="done"), actor="t")
+
+
+@pytest.mark.parametrize("batch_size", [3, 8, 1000])
+def test_any_batch_size_gives_the_rows_of_one_event_at_a_time(database_url: str, batch_size: int) -> None:
+    # Views fold a batch's events into each row in memory and write each row once: a batch of one event at a time is
+    # the plain, statement-per-event meaning, and every larger batch must end with exactly the same rows.
+    service = service_for(database_url, projection_batch_size=1)
+    try:
+        scenario(service, after_each_write=False)
+        later_facts(service, database_url)
+        service.views.catch_up()
+        one_at_a_time = dump_views(service.views.engine)
+        types = {row[4] for row in one_at_a_time[t.activity.name]}
+        assert {"MilestoneFlaggedOverdue", "ReminderSent", "FundingAllocationCorrected", "AgreementCompleted"} <= types
+        names = [column.name for column in t.milestones.columns]
+        milestones = {row[1]: dict(zip(names, row, strict=True)) for row in one_at_a_time[t.milestones.name]}
+        assert [(m["status"], m["agreement_status"], m["is_open"], m["percent"], m["times_rescheduled"])
+                for m in (milestones["m1"], milestones["m5"])] == [("in_progress", "completed", False, 70, 0),
+                                                                   ("in_progress", "completed", False, 10, 1)]
+        assert milestones["m1"]["reminders_sent"] > 0
+        service.views.runner.batch_size = batch_size
+        assert service.views.rebuild() == service.max_position()
+        assert dump_views(service.views.engine) == one_at_a_time
+    finally:
+        service.close()
