@@ -137,21 +137,35 @@ class WriterFailed(Exception):
 @dataclass(frozen=True)
 class Round:
     """One round of writers: their commands per second, the share of their time spent from LOCK TABLE to
-    COMMIT, and that time per command."""
+    COMMIT, that time per command, and how many CPUs the whole machine kept busy meanwhile."""
 
     rate: float
     lock_share: float
     lock_ms: float
+    busy_cpus: float
+
+
+def cpu_ticks() -> tuple[int, int]:
+    """The machine's (busy, total) CPU time so far, in clock ticks, from /proc/stat: every process counts, the
+    writers and their PostgreSQL backends and the server's own WAL writer alike."""
+    with open("/proc/stat", encoding="ascii") as f:
+        fields = [int(v) for v in f.readline().split()[1:9]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return sum(fields) - idle, sum(fields)
 
 
 def run_round(writers: list[Writer], n: int) -> Round:
     """Every given writer runs `n` commands at once."""
+    busy_before, total_before = cpu_ticks()
     for w in writers:
         w.order(n)
     spans = [tuple(map(float, w.answer().split())) for w in writers]
+    busy_after, total_after = cpu_ticks()
     held = sum(s[2] for s in spans)
     wall = max(s[1] for s in spans) - min(s[0] for s in spans)
-    return Round(n * len(writers) / wall, held / sum(s[1] - s[0] for s in spans), held / (n * len(writers)) * 1000)
+    busy = (busy_after - busy_before) / max(total_after - total_before, 1) * (os.cpu_count() or 1)
+    return Round(n * len(writers) / wall, held / sum(s[1] - s[0] for s in spans), held / (n * len(writers)) * 1000,
+                 busy)
 
 
 def measure(sizes: Sizes, workdir: object) -> list[Figure]:
@@ -174,7 +188,11 @@ def measure(sizes: Sizes, workdir: object) -> list[Figure]:
             f"its time from the library's LOCK TABLE .. EXCLUSIVE to its COMMIT, which other writers cannot overlap "
             f"(roughly {1 / alone:.1f}x at best): {statistics.median(r.lock_ms for r in one):.2f} ms per command alone, "
             f"while 8 writers finished one command every {1000 / statistics.median(r.rate for r in eight):.2f} ms, "
-            f"handing the lock from process to process on {os.cpu_count()} busy CPUs")
+            f"handing the lock from process to process on {os.cpu_count()} busy CPUs; a lone writer's rounds kept "
+            f"{statistics.median(r.busy_cpus for r in one):.2f} CPUs of the machine busy (writer, server backend, WAL "
+            f"writer), so {os.cpu_count()} CPUs allow at most "
+            f"{(os.cpu_count() or 1) / statistics.median(r.busy_cpus for r in one):.1f}x one writer even without "
+            f"the lock; 8 writers kept {statistics.median(r.busy_cpus for r in eight):.2f} busy")
     return [Figure(NAME, statistics.median(ratios), 3.0, "higher", BASELINE, note)]
 
 
