@@ -103,14 +103,24 @@ def add(amount: str, delta: Decimal) -> str:
     return str(Decimal(amount) + delta)
 
 
+EventTypes = frozenset[type[Agreement.Event]]
+# Events are matched by their exact class: every event class derives directly from Agreement.Event, and a set
+# lookup lets a view pass over the events it does not keep (most of a batch, for most views) at little cost.
+
+
+def of_types(items: Sequence[Projected], events: EventTypes) -> list[Projected]:
+    """The batch's events of these types, in log order."""
+    return [item for item in items if type(item.event) in events]
+
+
 def signed_in(items: Sequence[Projected]) -> set[str]:
     """The agreements signed within a batch: the store has no rows of theirs to read."""
-    return {item.agreement_id for item in items if isinstance(item.event, A.AgreementSigned)}
+    return {item.agreement_id for item in items if type(item.event) is A.AgreementSigned}
 
 
-def stored(items: Sequence[Projected], events: tuple[type[Agreement.Event], ...], signed: set[str]) -> list[str]:
+def stored(items: Sequence[Projected], events: EventTypes, signed: set[str]) -> list[str]:
     """The agreements, not signed within the batch, that the batch's events of these types touch."""
-    return [item.agreement_id for item in items if isinstance(item.event, events) and item.agreement_id not in signed]
+    return [item.agreement_id for item in items if type(item.event) in events and item.agreement_id not in signed]
 
 
 def row_of(rows: BatchRows, item: Projected, *key: Any) -> Row:
@@ -124,7 +134,12 @@ def row_of(rows: BatchRows, item: Projected, *key: Any) -> Row:
 _AGREEMENTS = TableRows(t.agreements, ("agreement_id",))
 _AGREEMENT_FUNDING = TableRows(t.agreement_funding, ("agreement_id", "currency"))
 _AGREEMENT_ALLOCATIONS = TableRows(t.agreement_allocations, ("agreement_id", "version"))
-_MONEY = (A.FundingAllocated, A.FundingAllocationCorrected, A.FundingDisbursed)
+_MONEY: EventTypes = frozenset({A.FundingAllocated, A.FundingAllocationCorrected, A.FundingDisbursed})
+_CORRECTIONS: EventTypes = frozenset({A.FundingAllocationCorrected})
+_CLOSINGS: EventTypes = frozenset({A.AgreementTerminated, A.AgreementCompleted})
+_AGREEMENT_FACTS: EventTypes = frozenset({
+    A.AgreementSigned, A.AgreementExtended, A.BeneficiariesAdded, *_MONEY, A.MilestonePlanned, A.MilestoneRescheduled,
+    A.MilestoneCompleted, A.MilestoneCancelled, *_CLOSINGS})
 
 
 class AgreementsView(View):
@@ -136,15 +151,16 @@ class AgreementsView(View):
     def apply_batch(self, conn: Connection, items: Sequence[Projected]) -> None:
         signed = signed_in(items)
         agreements, funding, allocations = _AGREEMENTS.batch(), _AGREEMENT_FUNDING.batch(), _AGREEMENT_ALLOCATIONS.batch()
-        agreements.load(conn, stored(items, (A.Event,), signed))
-        funding.load(conn, stored(items, _MONEY, signed))
-        allocations.load(conn, stored(items, (A.FundingAllocationCorrected,), signed))
-        last: dict[str, Projected] = {}
-        for item in items:
+        agreements.load(conn, [item.agreement_id for item in items if item.agreement_id not in signed])
+        facts = of_types(items, _AGREEMENT_FACTS)
+        funding.load(conn, stored(facts, _MONEY, signed))
+        allocations.load(conn, stored(facts, _CORRECTIONS, signed))
+        for item in facts:
             if isinstance(item.event, A.AgreementSigned):
                 agreements.add(self._signed(item, item.event))
             self._change(row_of(agreements, item, item.agreement_id), item, funding, allocations)
-            last[item.agreement_id] = item
+        # Every event moves its agreement's version and last-recorded time: set once, from its last event.
+        last = {item.agreement_id: item for item in items}
         for aid, item in last.items():
             row = row_of(agreements, item, aid)
             row.update(version=item.event.originator_version, last_recorded_at=item.event.timestamp.isoformat())
@@ -205,9 +221,10 @@ def add_funding(funding: BatchRows, aid: str, currency: str, *, allocated: Decim
 
 
 _MILESTONES = TableRows(t.milestones, ("agreement_id", "milestone_id"))
-_MILESTONE_CHANGES = (A.MilestoneCorrected, A.MilestoneProgressReported, A.MilestoneCompleted, A.MilestoneRescheduled,
-                      A.MilestoneCancelled, A.MilestoneFlaggedOverdue, A.ReminderSent)
-_CLOSINGS = (A.AgreementTerminated, A.AgreementCompleted)
+_MILESTONE_CHANGES: EventTypes = frozenset({
+    A.MilestoneCorrected, A.MilestoneProgressReported, A.MilestoneCompleted, A.MilestoneRescheduled,
+    A.MilestoneCancelled, A.MilestoneFlaggedOverdue, A.ReminderSent})
+_MILESTONE_FACTS: EventTypes = frozenset({A.MilestonePlanned, *_MILESTONE_CHANGES, *_CLOSINGS})
 
 
 class MilestonesView(View):
@@ -221,8 +238,9 @@ class MilestonesView(View):
 
     def apply_batch(self, conn: Connection, items: Sequence[Projected]) -> None:
         milestones = _MILESTONES.batch()
-        milestones.load(conn, stored(items, (*_MILESTONE_CHANGES, *_CLOSINGS), signed_in(items)))
-        for item in items:
+        facts = of_types(items, _MILESTONE_FACTS)
+        milestones.load(conn, stored(facts, _MILESTONE_CHANGES | _CLOSINGS, signed_in(items)))
+        for item in facts:
             e, aid = item.event, item.agreement_id
             if isinstance(e, A.MilestonePlanned):
                 milestones.add({
@@ -230,12 +248,13 @@ class MilestonesView(View):
                     "agreement_status": "active", "title": e.title, "kind": e.kind, "responsible": e.responsible,
                     "status": "planned", "due_on": e.due_on, "original_due_on": e.due_on, "times_rescheduled": 0,
                     "percent": 0, "reminders_sent": 0, "planned_position": item.position})
-            elif isinstance(e, _CLOSINGS):
+            elif type(e) in _CLOSINGS:
                 status = "terminated" if isinstance(e, A.AgreementTerminated) else "completed"
                 for closed in milestones.group(aid):
                     closed.update(agreement_status=status, is_open=False)
                     milestones.changed(closed)
-            elif isinstance(e, _MILESTONE_CHANGES):
+            else:
+                assert hasattr(e, "milestone_id")
                 row = milestones.get(aid, e.milestone_id)
                 if row is not None and self._change(row, e):
                     milestones.changed(row)
@@ -277,8 +296,9 @@ class FundingView(View):
 
     def apply_batch(self, conn: Connection, items: Sequence[Projected]) -> None:
         allocations, disbursements = _FUNDING_ALLOCATIONS.batch(), []
-        allocations.load(conn, stored(items, (A.FundingAllocationCorrected,), signed_in(items)))
-        for item in items:
+        facts = of_types(items, _MONEY)
+        allocations.load(conn, stored(facts, _CORRECTIONS, signed_in(items)))
+        for item in facts:
             e, aid = item.event, item.agreement_id
             match e:
                 case A.FundingAllocated():
@@ -305,6 +325,7 @@ class FundingView(View):
 
 
 _PARTY_AGREEMENTS = TableRows(t.party_agreements, ("short_name", "agreement_id"))
+_PORTFOLIO_FACTS: EventTypes = frozenset({A.AgreementSigned, A.AgreementExtended, A.ContactAdded, *_CLOSINGS})
 
 
 class PortfolioView(View):
@@ -315,8 +336,9 @@ class PortfolioView(View):
 
     def apply_batch(self, conn: Connection, items: Sequence[Projected]) -> None:
         parties = _PARTY_AGREEMENTS.batch()
-        parties.load(conn, stored(items, (A.AgreementExtended, A.ContactAdded, *_CLOSINGS), signed_in(items)))
-        for item in items:
+        facts = of_types(items, _PORTFOLIO_FACTS)
+        parties.load(conn, stored(facts, _PORTFOLIO_FACTS - {A.AgreementSigned}, signed_in(items)))
+        for item in facts:
             e, aid = item.event, item.agreement_id
             match e:
                 case A.AgreementSigned():
