@@ -49,10 +49,29 @@ def _as_date(value: date | str) -> date:
     return value if isinstance(value, date) else date.fromisoformat(value)
 
 
+_OVERDUE_SQL: dict[str, str] = {}
+
+
 def overdue(conn: Connection, as_of: date) -> list[OverdueMilestone]:
-    """Open milestones of active agreements that were due before `as_of`, oldest first."""
+    """Open milestones of active agreements that were due before `as_of`, oldest first.
+
+    The scheduler's and the dashboard's hot query. Its rows are read through the driver's own cursor, as plain
+    tuples: building SQLAlchemy's Row objects for them cost more than the query itself (bench/RESULTS.md).
+    """
+    dialect = conn.dialect
+    sql = _OVERDUE_SQL.get(dialect.name)
+    if sql is None:
+        sql = _OVERDUE_SQL[dialect.name] = str(_OVERDUE.compile(dialect=dialect))
+    # The one parameter as each driver takes it: SQLite holds dates as ISO text (SQLAlchemy's Date there).
+    params: tuple[str] | dict[str, date] = (as_of.isoformat(),) if dialect.paramstyle == "qmark" else {"as_of": as_of}
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
     found = []
-    for ref, milestone_id, title, due, responsible in conn.execute(_OVERDUE, {"as_of": as_of}).all():
+    for ref, milestone_id, title, due, responsible in rows:
         due_on = _as_date(due)
         found.append(OverdueMilestone(ref, milestone_id, title, due_on, (as_of - due_on).days, responsible))
     return found
