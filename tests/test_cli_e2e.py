@@ -255,6 +255,23 @@ def test_milestone_commands_record_facts(demo_db: str) -> None:
     assert history[8]["data"]["previous_due_on"] == "2026-09-30"
 
 
+def test_a_write_with_a_stale_expected_version_is_refused_and_stores_nothing(demo_db: str) -> None:
+    ref = "rail-test-platform"
+    version = ok(demo_db, "show", ref, "--json").json()["version"]
+    progress = ("milestone", "progress", ref, "feasibility-study", "--percent", "90", "--note", "draft delivered")
+    assert ok(demo_db, *progress, "--expected-version", str(version), *ACTOR_JSON).json()["version"] == version + 1
+    before = stored(demo_db)
+    stale = commitments(demo_db, "extend", ref, "--until", "2031-12-31", "--instrument", "annex", "--reason", "r",
+                        "--expected-version", str(version))
+    assert (stale.code, stale.stderr) == (2, f"error: agreement {ref} is at version {version + 1}, not the expected "
+                                             f"version {version}; reload and try again\n")
+    assert stored(demo_db) == before
+    zero = commitments(demo_db, *progress, "--expected-version", "0")
+    assert (zero.code, zero.stderr) == (
+        2, "error: Invalid value for '--expected-version': Input should be greater than or equal to 1\n")
+    assert stored(demo_db) == before
+
+
 def test_a_terminated_agreement_takes_no_more_funding(demo_db: str) -> None:
     ref = "mta-contract-programme"
     ok(demo_db, "terminate", ref, "--on", "2026-11-01", "--reason", "cluster dissolved")
