@@ -23,7 +23,7 @@ from app.readmodels import ReadModels
 from app.settings import Settings
 from domain.agreement import Agreement
 from domain.agreement import agreement_id as uuid_of_ref
-from domain.errors import DomainError
+from domain.errors import DomainError, InvalidValue
 from domain.timetravel import as_effective_on, as_recorded_before
 from domain.values import Recorded
 
@@ -149,6 +149,12 @@ class CommitmentService:
 
     def complete_milestone(self, ref: str, milestone_id: str, command: c.CompleteMilestone, *,
                            actor: str) -> WriteResult:
+        # The aggregate refuses a completion dated after its effective date; this also refuses one dated after
+        # today, which a client could otherwise record by setting both dates in the future.
+        today = self.today()
+        if command.completed_on > today:
+            msg = f"a milestone cannot be completed on {command.completed_on}, a day still to come"
+            raise InvalidValue(msg)
         return self._execute(ref, command, actor, lambda a, r: a.complete_milestone(
             milestone_id=milestone_id, completed_on=command.completed_on, evidence=command.evidence, recorded=r))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -18,7 +18,7 @@ from app.service import CommitmentService, WriteResult
 from app.settings import Settings
 from domain.agreement import agreement_id
 from domain.chain import GENESIS_HASH, event_hash
-from domain.errors import MilestoneClosed, OverDisbursement, UnknownMilestone
+from domain.errors import InvalidValue, MilestoneClosed, OverDisbursement, UnknownMilestone
 from tests.test_domain_agreement import replay
 
 REF = "rail-test-platform"
@@ -346,3 +346,20 @@ def test_concurrent_writers_on_two_services_all_land_in_one_unbroken_chain(servi
     assert [e["version"] for e in entries] == list(range(1, 18))
     assert [e["prev_hash"] for e in entries] == [GENESIS_HASH] + [e["hash"] for e in entries[:-1]]
     assert first.show(REF)["funding"] == {"MAD": {"allocated": "20.00", "disbursed": "0"}}
+
+
+def test_a_completion_dated_after_today_is_refused_even_when_its_effective_date_is_too(
+        service: CommitmentService) -> None:
+    service.sign(signing(), actor="official:mic")
+    service.plan_milestone(REF, planning(), actor="official:mic")
+    before = stored_rows(service)
+    tomorrow = service.today() + timedelta(days=1)
+    with pytest.raises(InvalidValue) as refused:
+        service.complete_milestone(REF, "feasibility-study", c.CompleteMilestone(
+            completed_on=tomorrow, evidence="not yet", effective_on=tomorrow), actor="official:oncf")
+    assert str(refused.value) == f"a milestone cannot be completed on {tomorrow}, a day still to come"
+    assert stored_rows(service) == before
+    done = service.complete_milestone(REF, "feasibility-study", c.CompleteMilestone(
+        completed_on=service.today(), evidence="delivered"), actor="official:oncf")
+    assert done.version == 3
+    assert service.show(REF)["milestones"][0]["status"] == "completed"
