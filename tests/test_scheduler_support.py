@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from app import commands as c
 from app.service import CommitmentService
@@ -43,6 +43,7 @@ class Mailbox:
 
     def __init__(self, refuse_first: int = 0) -> None:
         self.messages: list[Message] = []
+        self.logins: list[tuple[str, bool]] = []
         self.refused = 0
         self.refuse_first = refuse_first
         self._lock = threading.Lock()
@@ -69,11 +70,24 @@ class Mailbox:
 
 
 @contextmanager
-def smtp_server(refuse_first: int = 0, tls: ssl.SSLContext | None = None) -> Iterator[tuple[Mailbox, int]]:
-    """With `tls`, the server offers STARTTLS and refuses mail until the client has started it."""
+def smtp_server(refuse_first: int = 0, tls: ssl.SSLContext | None = None,
+                logins: dict[str, str] | None = None) -> Iterator[tuple[Mailbox, int]]:
+    """With `tls`, the server offers STARTTLS and refuses mail until the client has started it. With `logins`
+    (user: password), it also refuses mail until the client has logged in as one of them; every attempt is kept
+    in `mailbox.logins` as (user, accepted)."""
     mailbox = Mailbox(refuse_first)
+    auth: dict[str, Any] = {}
+    if logins is not None:
+        def authenticate(server: SMTP, session: Session, envelope: Envelope, mechanism: str,
+                         auth_data: Any) -> AuthResult:
+            user = auth_data.login.decode() if isinstance(auth_data, LoginPassword) else ""
+            accepted = user in logins and logins[user] == auth_data.password.decode()
+            mailbox.logins.append((user, accepted))
+            return AuthResult(success=accepted, handled=False)  # not handled: aiosmtpd sends 235 or 535 itself
+
+        auth = {"authenticator": authenticate, "auth_required": True}
     controller = Controller(mailbox, hostname="127.0.0.1", port=free_port(), tls_context=tls,
-                            require_starttls=tls is not None)
+                            require_starttls=tls is not None, **auth)
     controller.start()
     try:
         yield mailbox, int(controller.port)

@@ -273,6 +273,33 @@ def test_starttls_verifies_the_server_certificate(sqlite_url: str, tmp_path: Pat
     assert received == [("partner@example.ma", "[commitments] sweep-test: late overdue since 2026-11-28")]
 
 
+def test_smtp_login_after_starttls_a_wrong_password_is_a_permanent_failure(sqlite_url: str, tmp_path: Path) -> None:
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl command is needed to make a test certificate")
+    service = CommitmentService(Settings(database_url=sqlite_url))
+    sign_with_milestones(service, REF, {"late": (AS_OF - timedelta(days=1), "PARTNER")})
+    add_contact(service, REF, "PARTNER", "email", "partner@example.ma")
+    cert, key = self_signed_certificate(tmp_path)
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(cert, key)
+    settings = {"smtp_starttls": True, "smtp_ca_file": str(cert), "smtp_user": "reminders"}
+    with smtp_server(tls=tls, logins={"reminders": "s3cret"}) as (mailbox, port):
+        wrong = sweep(service, scheduler_settings(sqlite_url, port, smtp_password="guess", reminder_max_attempts=3,
+                                                  **settings))
+        right = sweep(service, scheduler_settings(sqlite_url, port, smtp_password="s3cret", **settings))
+        received = mailbox.received()
+    service.close()
+
+    # A refused login is not retried within the sweep (the password will not change by itself)...
+    assert [(r["outcome"], r["attempts"], r["detail"]) for r in wrong["reminders"]] == [
+        ("failed", 1, "SMTP login refused: 535")]
+    # ...and the next sweep, with the right password, delivers it once.
+    assert [(r["outcome"], r["attempts"]) for r in right["reminders"]] == [("sent", 1)]
+    # smtplib tries each mechanism the server offers (PLAIN, then LOGIN) before giving up on a password.
+    assert mailbox.logins == [("reminders", False), ("reminders", False), ("reminders", True)]
+    assert received == [("partner@example.ma", "[commitments] sweep-test: late overdue since 2026-11-28")]
+
+
 def test_a_dead_smtp_server_costs_one_delivery_per_sweep_the_rest_wait(service: CommitmentService,
                                                                        database_url: str) -> None:
     sign_with_milestones(service, REF, {"a": (AS_OF - timedelta(days=2), "PARTNER"),
