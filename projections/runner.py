@@ -123,9 +123,7 @@ class ProjectionRunner:
         # another runner moved meanwhile applies only what it has not seen (see View.process_in).
         with self.writer.begin() as conn:
             for view in self.views:
-                since = positions[view.name]
-                view.process_in(conn, items if items[0].position > since else [i for i in items if i.position > since],
-                                record, since=since)
+                view.process_in(conn, items, record, since=positions[view.name])
         return len(notifications)
 
     def _project(self, notification: Notification) -> Projected:

@@ -7,7 +7,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import cached_property
+from functools import cache, cached_property
 from typing import Any, ClassVar
 
 from eventsourcing.persistence import Tracking
@@ -375,6 +375,7 @@ _ACTIVITY_COLUMNS = ("position", "agreement_id", "agreement_ref", "version", "ev
 assert set(_ACTIVITY_COLUMNS) == {column.name for column in t.activity.columns}
 
 
+@cache
 def _activity_insert(paramstyle: str) -> str:
     marker = "?" if paramstyle == "qmark" else "%s"
     columns, markers = ", ".join(_ACTIVITY_COLUMNS), ", ".join(marker for _ in _ACTIVITY_COLUMNS)

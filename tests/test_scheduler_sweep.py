@@ -252,7 +252,9 @@ def test_a_terminated_agreement_is_neither_flagged_nor_chased(service: Commitmen
     assert event_types(service, REF) == before
 
 
-def test_starttls_verifies_the_server_certificate(sqlite_url: str, tmp_path: Path) -> None:
+def late_reminder_over_tls(sqlite_url: str, tmp_path: Path) -> tuple[CommitmentService, Path, ssl.SSLContext]:
+    """A service with one milestone a day late and its party's email contact; a self-signed certificate, and the
+    server's TLS context that presents it (the client trusts it only if given the certificate file)."""
     if shutil.which("openssl") is None:
         pytest.skip("the openssl command is needed to make a test certificate")
     service = CommitmentService(Settings(database_url=sqlite_url))
@@ -261,6 +263,11 @@ def test_starttls_verifies_the_server_certificate(sqlite_url: str, tmp_path: Pat
     cert, key = self_signed_certificate(tmp_path)
     tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     tls.load_cert_chain(cert, key)
+    return service, cert, tls
+
+
+def test_starttls_verifies_the_server_certificate(sqlite_url: str, tmp_path: Path) -> None:
+    service, cert, tls = late_reminder_over_tls(sqlite_url, tmp_path)
     with smtp_server(tls=tls) as (mailbox, port):
         untrusted = sweep(service, scheduler_settings(sqlite_url, port, smtp_starttls=True, reminder_max_attempts=1))
         trusted = sweep(service, scheduler_settings(sqlite_url, port, smtp_starttls=True, smtp_ca_file=str(cert)))
@@ -274,14 +281,7 @@ def test_starttls_verifies_the_server_certificate(sqlite_url: str, tmp_path: Pat
 
 
 def test_smtp_login_after_starttls_a_wrong_password_is_a_permanent_failure(sqlite_url: str, tmp_path: Path) -> None:
-    if shutil.which("openssl") is None:
-        pytest.skip("the openssl command is needed to make a test certificate")
-    service = CommitmentService(Settings(database_url=sqlite_url))
-    sign_with_milestones(service, REF, {"late": (AS_OF - timedelta(days=1), "PARTNER")})
-    add_contact(service, REF, "PARTNER", "email", "partner@example.ma")
-    cert, key = self_signed_certificate(tmp_path)
-    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    tls.load_cert_chain(cert, key)
+    service, cert, tls = late_reminder_over_tls(sqlite_url, tmp_path)
     settings = {"smtp_starttls": True, "smtp_ca_file": str(cert), "smtp_user": "reminders"}
     with smtp_server(tls=tls, logins={"reminders": "s3cret"}) as (mailbox, port):
         wrong = sweep(service, scheduler_settings(sqlite_url, port, smtp_password="guess", reminder_max_attempts=3,

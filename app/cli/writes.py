@@ -67,7 +67,7 @@ def extend(ctx: typer.Context, ref: str,
            reason: Annotated[str, typer.Option(help="Why.")],
            actor: Actor = DEFAULT_ACTOR, effective_on: EffectiveOn = None, source: Source = None,
            command_id: CommandId = None, expected_version: ExpectedVersion = None,
-        as_json: Json = False) -> None:
+           as_json: Json = False) -> None:
     """Extend an agreement's term."""
     command = build(c.ExtendAgreement, {"ends_on": until, "instrument": instrument, "reason": reason,
                                         **_meta(effective_on, source, command_id, expected_version)})
@@ -79,7 +79,7 @@ def add_beneficiaries(ctx: typer.Context, ref: str,
                       fund: Annotated[str, typer.Option(help="The fund they benefit from.")],
                       actor: Actor = DEFAULT_ACTOR, effective_on: EffectiveOn = None, source: Source = None,
                       command_id: CommandId = None, expected_version: ExpectedVersion = None,
-        as_json: Json = False) -> None:
+                      as_json: Json = False) -> None:
     """Add beneficiaries to an agreement's fund."""
     command = build(c.AddBeneficiaries, {"beneficiaries": beneficiary, "fund": fund,
                                          **_meta(effective_on, source, command_id, expected_version)})
@@ -94,7 +94,7 @@ def fund(ctx: typer.Context, ref: str,
          fiscal_year: Annotated[list[str] | None, typer.Option("--fiscal-year", help="Repeat for each year.")] = None,
          actor: Actor = DEFAULT_ACTOR, effective_on: EffectiveOn = None, source: Source = None,
          command_id: CommandId = None, expected_version: ExpectedVersion = None,
-        as_json: Json = False) -> None:
+         as_json: Json = False) -> None:
     """Allocate funding to an agreement."""
     command = build(c.AllocateFunding, {"amount": amount, "currency": currency, "fund": fund_name,
                                         "fiscal_years": fiscal_year, "purpose": purpose,
@@ -108,7 +108,7 @@ def correct_funding(ctx: typer.Context, ref: str,
                     reason: Annotated[str, typer.Option(help="Why the recorded amount was wrong.")],
                     actor: Actor = DEFAULT_ACTOR, effective_on: EffectiveOn = None, source: Source = None,
                     command_id: CommandId = None, expected_version: ExpectedVersion = None,
-        as_json: Json = False) -> None:
+                    as_json: Json = False) -> None:
     """Correct the amount of an allocation (a new event; the old one stays in history)."""
     command = build(c.CorrectAllocation, {"corrects_version": version, "amount": amount, "reason": reason,
                                           **_meta(effective_on, source, command_id, expected_version)})
@@ -122,7 +122,7 @@ def disburse(ctx: typer.Context, ref: str,
              currency: Annotated[str, typer.Option(help="Three-letter currency code.")] = "MAD",
              actor: Actor = DEFAULT_ACTOR, effective_on: EffectiveOn = None, source: Source = None,
              command_id: CommandId = None, expected_version: ExpectedVersion = None,
-        as_json: Json = False) -> None:
+             as_json: Json = False) -> None:
     """Record a disbursement (never more than was allocated)."""
     command = build(c.DisburseFunding, {"amount": amount, "currency": currency, "value_date": value_date,
                                         "tranche": tranche, **_meta(effective_on, source, command_id, expected_version)})
@@ -134,7 +134,7 @@ def terminate(ctx: typer.Context, ref: str,
               reason: Annotated[str, typer.Option(help="Why.")],
               actor: Actor = DEFAULT_ACTOR, effective_on: EffectiveOn = None, source: Source = None,
               command_id: CommandId = None, expected_version: ExpectedVersion = None,
-        as_json: Json = False) -> None:
+              as_json: Json = False) -> None:
     """Terminate an agreement before its term."""
     command = build(c.CloseAgreement, {"on": on, "reason": reason, **_meta(effective_on, source, command_id, expected_version)})
     report_write(runtime(ctx).service().terminate(ref, command, actor=actor), as_json, "terminated")
@@ -145,7 +145,7 @@ def complete(ctx: typer.Context, ref: str,
              reason: Annotated[str, typer.Option(help="What was achieved.")],
              actor: Actor = DEFAULT_ACTOR, effective_on: EffectiveOn = None, source: Source = None,
              command_id: CommandId = None, expected_version: ExpectedVersion = None,
-        as_json: Json = False) -> None:
+             as_json: Json = False) -> None:
     """Record that an agreement is completed."""
     command = build(c.CloseAgreement, {"on": on, "reason": reason, **_meta(effective_on, source, command_id, expected_version)})
     report_write(runtime(ctx).service().complete(ref, command, actor=actor), as_json, "completed")
@@ -159,7 +159,7 @@ def milestone_plan(ctx: typer.Context, ref: str, milestone_id: str,
                    kind: Annotated[str, typer.Option(help="delivery, financing, reporting, governance, study, regulatory")] = "delivery",
                    actor: Actor = DEFAULT_ACTOR, effective_on: EffectiveOn = None, source: Source = None,
                    command_id: CommandId = None, expected_version: ExpectedVersion = None,
-        as_json: Json = False) -> None:
+                   as_json: Json = False) -> None:
     """Plan a milestone."""
     command = build(c.PlanMilestone, {"milestone_id": milestone_id, "title": title, "due_on": due,
                                       "responsible": responsible, "kind": kind,
@@ -174,7 +174,7 @@ def milestone_progress(ctx: typer.Context, ref: str, milestone_id: str,
                        reason: Annotated[str | None, typer.Option(help="Required if progress goes down.")] = None,
                        actor: Actor = DEFAULT_ACTOR, effective_on: EffectiveOn = None, source: Source = None,
                        command_id: CommandId = None, expected_version: ExpectedVersion = None,
-        as_json: Json = False) -> None:
+                       as_json: Json = False) -> None:
     """Report progress on a milestone."""
     command = build(c.ReportProgress, {"percent": percent, "note": note, "reason": reason,
                                        **_meta(effective_on, source, command_id, expected_version)})
@@ -188,7 +188,7 @@ def milestone_complete(ctx: typer.Context, ref: str, milestone_id: str,
                        on: Annotated[str | None, typer.Option(help="Completion date (default: the effective date).")] = None,
                        actor: Actor = DEFAULT_ACTOR, effective_on: EffectiveOn = None, source: Source = None,
                        command_id: CommandId = None, expected_version: ExpectedVersion = None,
-        as_json: Json = False) -> None:
+                       as_json: Json = False) -> None:
     """Complete a milestone, possibly back-dated."""
     service = runtime(ctx).service()
     today = service.today().isoformat()
@@ -206,7 +206,7 @@ def milestone_reschedule(ctx: typer.Context, ref: str, milestone_id: str,
                          reason: Annotated[str, typer.Option(help="Why.")],
                          actor: Actor = DEFAULT_ACTOR, effective_on: EffectiveOn = None, source: Source = None,
                          command_id: CommandId = None, expected_version: ExpectedVersion = None,
-        as_json: Json = False) -> None:
+                         as_json: Json = False) -> None:
     """Move a milestone's due date; the old date stays in history."""
     command = build(c.RescheduleMilestone, {"due_on": due, "reason": reason, **_meta(effective_on, source, command_id, expected_version)})
     report_write(runtime(ctx).service().reschedule_milestone(ref, milestone_id, command, actor=actor), as_json,
@@ -218,7 +218,7 @@ def milestone_cancel(ctx: typer.Context, ref: str, milestone_id: str,
                      reason: Annotated[str, typer.Option(help="Why.")],
                      actor: Actor = DEFAULT_ACTOR, effective_on: EffectiveOn = None, source: Source = None,
                      command_id: CommandId = None, expected_version: ExpectedVersion = None,
-        as_json: Json = False) -> None:
+                     as_json: Json = False) -> None:
     """Cancel a milestone."""
     command = build(c.CancelMilestone, {"reason": reason, **_meta(effective_on, source, command_id, expected_version)})
     report_write(runtime(ctx).service().cancel_milestone(ref, milestone_id, command, actor=actor), as_json,
@@ -231,7 +231,7 @@ def contact_add(ctx: typer.Context, ref: str, party: str,
                 address: Annotated[str, typer.Option(help="Email address, webhook URL, or a name for the log.")],
                 actor: Actor = DEFAULT_ACTOR, effective_on: EffectiveOn = None, source: Source = None,
                 command_id: CommandId = None, expected_version: ExpectedVersion = None,
-        as_json: Json = False) -> None:
+                as_json: Json = False) -> None:
     """Record where a party's reminders go."""
     command = build(c.AddContact, {"party": party, "channel": channel, "address": address,
                                    **_meta(effective_on, source, command_id, expected_version)})
